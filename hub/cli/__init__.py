@@ -1,0 +1,1 @@
+"""The ``pacs-hub`` command line. One module per command group; :mod:`hub.cli.main` wires them."""

@@ -1,0 +1,65 @@
+"""Entry point of the ``pacs-hub`` command.
+
+Every :class:`hub.errors.HubError` that reaches here is printed as two lines, ``error: <cause>``
+and ``fix: <fix>``, on stderr, and the process exits with the error's ``exit_code``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from hub.errors import HubError
+
+app = typer.Typer(
+    name="pacs-hub",
+    help="pacs-ai-hub: AI inference hub for PACS (DICOM in, ONNX models, DICOM SEG/SR out).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from hub.cli import infer_cmd, plugins_cmd, up_cmd
+
+    app.add_typer(plugins_cmd.app, name="plugins")
+    app.command("infer")(infer_cmd.infer)
+    app.command("up")(up_cmd.up)
+
+
+def report_error(error: HubError) -> None:
+    """Print a hub error as the CLI's two-line message."""
+    typer.echo(f"error: {error.cause}", err=True)
+    if error.fix:
+        typer.echo(f"fix: {error.fix}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (also used by tests without a subprocess)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _register()
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except HubError as error:
+        report_error(error)
+        return error.exit_code
+    except typer.Exit as done:
+        return done.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        return 130
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return code if isinstance(code, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Plugin discovery, hook specifications and load-time validation."""

@@ -1,0 +1,181 @@
+"""The hub's settings: one pydantic-settings object.
+
+Precedence, highest first: environment variables with prefix ``PACS_HUB_``, the TOML file named
+by ``PACS_HUB_CONFIG``, then the defaults below. Read them through :func:`get_settings`, which
+caches; tests call :func:`override_settings` or ``get_settings.cache_clear()``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from hub.errors import ConfigError
+
+ENV_PREFIX = "PACS_HUB_"
+
+
+class DicomOptions(BaseModel):
+    """The ``[dicom]`` table of the TOML file."""
+
+    require_known_callers: bool = False
+
+
+class Peer(BaseModel):
+    """A known DICOM node (``[[peers]]``): an allowed caller and a possible result destination."""
+
+    name: str
+    ae_title: str = Field(max_length=16)
+    host: str
+    port: int = Field(ge=1, le=65535)
+
+
+class Route(BaseModel):
+    """A routing rule (``[[routes]]``); evaluated in order, first match wins unless ``continue``."""
+
+    name: str
+    match: dict[str, str] = Field(default_factory=dict)
+    models: list[str] | None = None
+    send_to: list[str] = Field(default_factory=list)
+    continue_: bool = Field(default=False, alias="continue")
+
+
+class InferenceOptions(BaseModel):
+    """The ``[inference]`` table: how ONNX Runtime runs."""
+
+    #: ``auto`` uses CUDA when onnxruntime offers it and CPU otherwise.
+    providers: list[str] | Literal["auto"] = "auto"
+    #: 0 lets ONNX Runtime choose.
+    intra_op_threads: int = Field(default=0, ge=0)
+    inter_op_threads: int = Field(default=0, ge=0)
+    #: Slices per ``session.run`` call for 2D models (when the graph's batch axis is dynamic).
+    batch_size: int = Field(default=8, ge=1)
+
+
+class TomlSource(PydanticBaseSettingsSource):
+    """Reads the TOML file named by ``PACS_HUB_CONFIG`` (top-level keys and tables)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self.data = load_toml(os.environ.get(ENV_PREFIX + "CONFIG"))
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+def load_toml(path: str | None) -> dict[str, Any]:
+    """Load the configuration file, mapping upper-case scalar keys to field names."""
+    if not path:
+        return {}
+    file = Path(path)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"configuration file {file} (PACS_HUB_CONFIG) does not exist",
+            "create it or unset PACS_HUB_CONFIG",
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"configuration file {file} is not valid TOML: {exc}",
+            "fix the syntax error at the position shown",
+        ) from None
+    return {key.lower(): value for key, value in raw.items()}
+
+
+class Settings(BaseSettings):
+    """All hub settings. Field names are the env variable names without ``PACS_HUB_``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True, case_sensitive=False
+    )
+
+    data_dir: Path = Path("./hub-data")
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    dicom_port: int = Field(default=11112, ge=0, le=65535)
+    ae_title: str = Field(default="PACSHUB", min_length=1, max_length=16)
+    database_url: str | None = None
+    broker_url: str | None = None
+    series_quiet_seconds: float = Field(default=10.0, gt=0)
+    #: Extra plugin modules or files to load, after built-ins and entry points.
+    plugin_paths: list[str] = Field(default_factory=list)
+    #: Plugin (entry-point) names or model names not to load.
+    disabled_plugins: list[str] = Field(default_factory=list)
+    environment: Literal["development", "production"] = "development"
+
+    dicom: DicomOptions = Field(default_factory=DicomOptions)
+    peers: list[Peer] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)
+    inference: InferenceOptions = Field(default_factory=InferenceOptions)
+
+    @field_validator("ae_title")
+    @classmethod
+    def _check_ae_title(cls, value: str) -> str:
+        if value != value.strip() or "\\" in value or not value.isascii():
+            raise ValueError("an AE title is 1-16 ASCII characters without backslash")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data directory."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'hub.sqlite3').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlSource(settings_cls))
+
+
+def build_settings(**overrides: Any) -> Settings:
+    """Build a fresh settings object, translating validation errors to :class:`ConfigError`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(
+            f"invalid setting '{where}': {first['msg']}",
+            f"set PACS_HUB_{where.upper()} or '{where}' in the PACS_HUB_CONFIG file "
+            "to a valid value",
+        ) from None
+
+
+_OVERRIDE: list[Settings] = []
+
+
+@functools.cache
+def _cached_settings() -> Settings:
+    return build_settings()
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, built once (or the object set by :func:`override_settings`)."""
+    return _OVERRIDE[-1] if _OVERRIDE else _cached_settings()
+
+
+def override_settings(**overrides: Any) -> Settings:
+    """Use settings built from ``overrides`` (over env and file) until :func:`reset_settings`."""
+    settings = build_settings(**overrides)
+    _OVERRIDE.append(settings)
+    return settings
+
+
+def reset_settings() -> None:
+    """Forget overrides and the cache, so the next call re-reads env and file."""
+    _OVERRIDE.clear()
+    _cached_settings.cache_clear()

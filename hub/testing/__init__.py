@@ -6,3 +6,7 @@
 - :mod:`hub.testing.onnx_models` builds tiny ONNX models without torch.
 - :func:`assert_plugin_valid` checks a plugin the way the hub does at load, then runs it.
 """
+
+from hub.testing.plugin import assert_plugin_valid
+
+__all__ = ["assert_plugin_valid"]

@@ -64,7 +64,10 @@ def collect_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             files.append(path)
         else:
             raise InputError(f"{path} does not exist", "check the path and try again")
-    return files
+    unique: dict[Path, Path] = {}
+    for file in files:
+        unique.setdefault(file.resolve(), file)
+    return list(unique.values())
 
 
 def _read(path: Path) -> Dataset:

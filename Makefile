@@ -1,0 +1,45 @@
+# The two commands of the README: `make run` and `make test`. Everything else is their plumbing.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PLUGINS := plugin_examples/ct-lung-seg plugin_examples/mr-brain-extract
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install dev system-deps lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml $(foreach p,$(PLUGINS),$(p)/pyproject.toml)
+	$(BIN)/python -m pip install --quiet -e . $(foreach p,$(PLUGINS),-e $(p))
+	touch $(STAMP)
+
+## install: the hub and the example plugins into .venv
+install: $(STAMP)
+
+## run: install, then start the hub with embedded defaults (no Redis/PostgreSQL needed)
+run: install
+	$(BIN)/pacs-hub up
+
+## dev: install the development dependencies as well
+dev: install
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+
+## system-deps: Debian packages the integration tests use (dcmtk, dicom3tools, mricron-data)
+system-deps:
+	bash scripts/system-deps.sh
+
+## test: install everything the tests need, then run the whole suite
+test: dev system-deps
+	$(BIN)/python -m pytest
+
+lint: dev
+	$(BIN)/ruff check hub tests plugin_examples benchmarks models
+
+## bench: the inference benchmark (hub end-to-end vs bare ONNX Runtime)
+bench: install
+	$(BIN)/python benchmarks/inference.py
+
+clean:
+	rm -rf $(VENV) hub-data .pytest_cache

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test suite uses, when they are missing.
+# dcmtk: dcmdump/storescu; dicom3tools: dciodvfy; mricron-data: the Colin27 T1 brain volume.
+set -euo pipefail
+missing=()
+command -v dcmdump >/dev/null 2>&1 || missing+=(dcmtk)
+command -v dciodvfy >/dev/null 2>&1 || missing+=(dicom3tools)
+[ -f /usr/share/mricron/templates/ch2.nii.gz ] || missing+=(mricron-data)
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO="sudo"
+else
+  echo "system-deps: missing Debian packages: ${missing[*]}; install them as root" \
+       "(apt-get install ${missing[*]}); the tests that need them are skipped outside CI" >&2
+  exit 0
+fi
+echo "system-deps: installing ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

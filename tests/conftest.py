@@ -1,0 +1,39 @@
+"""Shared fixtures. Integration tests skip when a tool is absent, except in CI, where they fail."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from hub.settings import reset_settings
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_binary(name: str) -> str:
+    """Path of an external program; skip (fail in CI) when it is not installed."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (make system-deps installs it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Each test starts from default settings with its own data directory."""
+    data_dir = tmp_path_factory.mktemp("hub-data")
+    old = os.environ.get("PACS_HUB_DATA_DIR")
+    os.environ["PACS_HUB_DATA_DIR"] = str(data_dir)
+    reset_settings()
+    yield
+    if old is None:
+        os.environ.pop("PACS_HUB_DATA_DIR", None)
+    else:
+        os.environ["PACS_HUB_DATA_DIR"] = old
+    reset_settings()

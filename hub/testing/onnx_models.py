@@ -71,7 +71,8 @@ def build_threshold_segmenter(
 
     Input: ``shape`` (axis 1 is the channel axis, size 1), e.g. ``(None, 1, None, None)``
     for 2D slice batches. Output ``output_name``: float32 logits ``[N, labels + 1, ...]``; with
-    ``labels=1`` voxels ``>= threshold`` get label 1. Logit ``k`` is ``k*x - t*k*(k+1)/2``.
+    ``labels=1`` voxels ``> threshold`` get label 1 (at a tie argmax picks the lower label).
+    Logit ``k`` is ``k*x - t*k*(k+1)/2``.
     """
     if threshold <= 0 or labels < 1:
         raise ValueError("threshold must be > 0 and labels >= 1")

@@ -30,3 +30,9 @@ factory_module = load_factory_module()
 def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """A :class:`PluginFactory` writing plugins into a directory on sys.path."""
     yield from factory_module.plugin_factory(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def ct_series() -> object:
+    """A small synthetic CT :class:`hub.sdk.Series` (ramp volume, no DICOM files)."""
+    return factory_module.synthetic_series()

@@ -37,7 +37,9 @@ def list_plugins(
     if as_json:
         typer.echo(json.dumps(registry.as_json(), indent=2))
         return
-    console = Console(soft_wrap=True)
+    console = Console()
+    if not console.is_terminal:  # piped or captured: do not truncate columns to 80 chars
+        console = Console(width=200)
     if not registry.models:
         console.print(
             "no models installed; install a model plugin with `pip install <plugin package>`",
@@ -45,7 +47,15 @@ def list_plugins(
         )
     else:
         table = Table(title="models")
-        for column in ("name", "version", "modalities", "outputs", "status", "source", "plugin"):
+        for column in (
+            "name",
+            "version",
+            "modalities",
+            "outputs",
+            "status",
+            "source",
+            "provided by",
+        ):
             table.add_column(column)
         for model in registry.models:
             table.add_row(

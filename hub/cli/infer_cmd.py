@@ -80,7 +80,7 @@ def _summary(series: Any, loaded: Any, result: Any, files: Any, timings: dict[st
                 "label": spec.label,
                 "name": spec.name,
                 "voxels": voxels,
-                "volume_ml": round(voxels * series.voxel_volume_ml, 3),
+                "volume_ml": round(voxels * series.voxel_volume_ml, 6),
             }
         )
     units = {m.key: m.unit.value for m in manifest.measurements}
@@ -97,7 +97,7 @@ def _summary(series: Any, loaded: Any, result: Any, files: Any, timings: dict[st
         },
         "segments": segments,
         "measurements": [
-            {"key": key, "value": round(float(value), 3), "unit": units.get(key, "")}
+            {"key": key, "value": float(value), "unit": units.get(key, "")}
             for key, value in result.measurements.items()
         ],
         "findings": [
@@ -126,7 +126,7 @@ def _print_summary(summary: dict) -> None:
             f"{segment['volume_ml']} ml"
         )
     for item in summary["measurements"]:
-        typer.echo(f"  {item['key']}: {item['value']} {item['unit']}")
+        typer.echo(f"  {item['key']}: {item['value']:.3f} {item['unit']}")
     for item in summary["findings"]:
         score = f" (score {item['score']:.2f})" if item["score"] is not None else ""
         typer.echo(f"  {item['key']}: {item['value']}{score}")

@@ -1,7 +1,7 @@
 """Entry point of the ``pacs-hub`` command.
 
-Every :class:`hub.errors.HubError` that reaches here is printed as two lines, ``error: <cause>``
-and ``fix: <fix>``, on stderr, and the process exits with the error's ``exit_code``.
+Every :class:`hub.errors.HubError` that reaches here is printed as one line on stderr,
+``error: <cause> (fix: <fix>)``, and the process exits with the error's ``exit_code``.
 """
 
 from __future__ import annotations
@@ -32,10 +32,8 @@ def _register() -> None:
 
 
 def report_error(error: HubError) -> None:
-    """Print a hub error as the CLI's two-line message."""
-    typer.echo(f"error: {error.cause}", err=True)
-    if error.fix:
-        typer.echo(f"fix: {error.fix}", err=True)
+    """Print a hub error as the CLI's one-line message naming cause and fix."""
+    typer.echo(f"error: {error}", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:

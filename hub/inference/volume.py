@@ -70,10 +70,31 @@ def collect_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return list(unique.values())
 
 
+_ARCHIVES = {
+    b"\x1f\x8b": "gzip",
+    b"PK\x03\x04": "zip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"7z\xbc\xaf": "7-Zip",
+}
+
+
+def _archive_kind(path: Path) -> str | None:
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    return next((kind for magic, kind in _ARCHIVES.items() if head.startswith(magic)), None)
+
+
 def _read(path: Path) -> Dataset:
     try:
         ds = pydicom.dcmread(path)
     except InvalidDicomError:
+        kind = _archive_kind(path)
+        if kind is not None:
+            raise InputError(
+                f"{path} is a {kind}-compressed archive, not a DICOM file",
+                "unpack it and pass the folder of extracted DICOM files",
+            ) from None
         raise InputError(
             f"{path} is not a DICOM file",
             "remove it from the input or pass only DICOM files (Part 10, with 'DICM' preamble)",

@@ -50,7 +50,9 @@ def assert_plugin_valid(plugin_or_module: Any, series: Series | None = None) -> 
             + "\n".join(str(f) for f in findings)
         )
     if not models:
-        raise AssertionError(f"plugin {name} provides no models")
+        raise AssertionError(
+            f"plugin {name} provides no models" + "".join(f"\n{f}" for f in findings)
+        )
     if series is not None:
         try:
             from hub.inference import run_model

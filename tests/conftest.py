@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
 from hub.settings import reset_settings
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def require_binary(name: str) -> str:
-    """Path of an external program; skip (fail in CI) when it is not installed."""
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (make system-deps installs it)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture(autouse=True)

@@ -48,7 +48,7 @@ def build_seg(series: Series, manifest: ModelManifest, result: Result) -> hd.seg
         ResultError: the result does not fit the manifest, the series layout is unsupported,
             or highdicom refused the object.
     """
-    validate_result(series, manifest, result)
+    validate_result(series, manifest, result, outputs=("SEG",))
     if "SEG" not in manifest.outputs:
         raise ResultError(
             f"model {manifest.key} does not declare SEG output",

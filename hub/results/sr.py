@@ -63,7 +63,7 @@ def build_sr(
     Raises:
         ResultError: the result does not fit the manifest or highdicom refused the content.
     """
-    validate_result(series, manifest, result)
+    validate_result(series, manifest, result, outputs=("SR",))
     if "SR" not in manifest.outputs:
         raise ResultError(
             f"model {manifest.key} does not declare SR output",

@@ -7,6 +7,7 @@ A result that does not match what the manifest declares is a plugin bug; it is r
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -14,15 +15,22 @@ from hub.errors import ResultError
 from hub.sdk import ModelManifest, Result, Series
 
 
-def validate_result(series: Series, manifest: ModelManifest, result: Result) -> None:
+def validate_result(
+    series: Series,
+    manifest: ModelManifest,
+    result: Result,
+    outputs: Sequence[str] | None = None,
+) -> None:
     """Raise :class:`ResultError` when ``result`` does not fit ``manifest`` and ``series``.
 
-    Checks: the label map (required for SEG: an integer array of the volume's shape holding only
-    0 and declared labels), measurement keys and finite values, finding keys and declared answer
-    keys, scores in [0, 1] for declared findings, and that SR output has something to report.
+    Checks: the label map (for SEG: an integer array of the volume's shape holding only 0 and
+    declared labels), measurement keys and finite values, finding keys and declared answer
+    keys, scores in [0, 1] for reported findings, and that an SR has something to report.
+    ``outputs`` limits the output-specific checks to those kinds (default: the manifest's).
     """
+    kinds = manifest.outputs if outputs is None else tuple(outputs)
     fix = f"fix the postprocess() of model {manifest.key} to match its manifest"
-    if "SEG" in manifest.outputs:
+    if "SEG" in kinds:
         _validate_labelmap(series, manifest, result, fix)
     declared_measurements = {m.key for m in manifest.measurements}
     for key, value in result.measurements.items():
@@ -49,7 +57,7 @@ def validate_result(series: Series, manifest: ModelManifest, result: Result) -> 
             raise ResultError(f"score {key!r} is {score!r}, not a number", fix)
         if not 0.0 <= float(score) <= 1.0:
             raise ResultError(f"score {key!r} is {score!r}, expected a value in [0, 1]", fix)
-    if "SR" in manifest.outputs and not (result.measurements or result.findings):
+    if "SR" in kinds and not (result.measurements or result.findings):
         raise ResultError(
             f"model {manifest.key} outputs SR but the result has no measurements or findings",
             fix,

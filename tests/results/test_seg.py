@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import highdicom as hd
@@ -199,3 +200,19 @@ def test_seg_refused_without_seg_output(make_source):
             lung_manifest(outputs=("SR",)),
             Result(labelmap=source.truth, measurements={"total_volume": 1.0}),
         )
+
+
+def test_multiframe_source_with_missing_frames_is_refused(make_source):
+    source = make_source(multiframe=True)
+    series = source.series
+    partial = dataclasses.replace(
+        series, volume=series.volume[1:], positions=series.positions[1:], slices=series.slices[1:]
+    )
+    with pytest.raises(ResultError, match="every frame"):
+        build_seg(partial, lung_manifest(), Result(labelmap=source.truth[1:]))
+
+
+def test_wider_integer_labelmap_is_accepted(make_source):
+    source = make_source()
+    seg = build_seg(source.series, lung_manifest(), Result(labelmap=source.truth.astype(np.int64)))
+    assert len(seg.SegmentSequence) == 2

@@ -102,6 +102,7 @@ def _bad_results(truth: np.ndarray) -> dict[str, tuple[Result, str]]:
         "undeclared-measurement": (Result(truth, {**MEASURED, "weight": 1.0}), "'weight'"),
         "nan-measurement": (Result(truth, {**MEASURED, "total_volume": float("nan")}), "finite"),
         "nothing-for-sr": (Result(truth), "no measurements or findings"),
+        "negative-labelmap": (Result(truth.astype(np.int16) - 1, MEASURED), "values span"),
     }
 
 
@@ -115,6 +116,7 @@ def _bad_results(truth: np.ndarray) -> dict[str, tuple[Result, str]]:
         "undeclared-measurement",
         "nan-measurement",
         "nothing-for-sr",
+        "negative-labelmap",
     ],
 )
 def test_result_violating_manifest_leaves_nothing(make_source, tmp_path, case):

@@ -128,15 +128,16 @@ def _source_frames(series: Series, numbered: np.ndarray) -> tuple[list[Dataset],
         )
     source = series.datasets[indexes.pop()]
     count = int(source.get("NumberOfFrames", 1))
-    if sorted(frames) != list(range(1, count + 1)):  # type: ignore[type-var]
+    numbers = [int(frame) for frame in frames if frame is not None]
+    if sorted(numbers) != list(range(1, count + 1)):
         raise ResultError(
-            f"the volume uses frames {sorted(frames)[:5]}... of a {count}-frame object; "  # type: ignore[type-var]
-            "a SEG needs every frame of the source",
+            f"the volume uses {len(set(numbers))} of the {count} frames of its multi-frame "
+            "source; a SEG of it needs every frame",
             "load every frame of the multi-frame object as one volume",
         )
     ordered = np.empty_like(numbered)
-    for k, frame in enumerate(frames):
-        ordered[int(frame) - 1] = numbered[k]  # type: ignore[arg-type]
+    for k, frame in enumerate(numbers):
+        ordered[frame - 1] = numbered[k]
     return [source], ordered
 
 

@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PLUGINS := plugin_examples/ct-lung-seg plugin_examples/mr-brain-extract
+PLUGINS := plugin_examples/ct-lung-seg plugin_examples/mr-brain-extract plugin_examples/us-burned-in-text
 STAMP := $(VENV)/.installed
 
 .PHONY: run test install dev system-deps lint bench clean

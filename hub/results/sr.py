@@ -99,7 +99,7 @@ def build_sr(
             software_versions=list(labelling.software_versions(manifest)),
             device_serial_number=labelling.device_serial_number(manifest),
             series_description=labelling.series_description(manifest, "SR"),
-            coding_schemes=[PRIVATE_SCHEME] if result.scores else None,
+            coding_schemes=[PRIVATE_SCHEME] if _uses_private_codes(manifest, result) else None,
         )
     except ResultError:
         raise
@@ -110,6 +110,21 @@ def build_sr(
         ) from exc
     logger.info("built SR for model %s: %d measurement groups", manifest.key, len(groups))
     return sr
+
+
+def _uses_private_codes(manifest: ModelManifest, result: Result) -> bool:
+    """Whether the SR will hold a code of the hub's private scheme (it must then declare it)."""
+    if result.scores:
+        return True  # the confidence concept is private
+    codes_used: list[Code] = [manifest.algorithm_family]
+    for segment in manifest.segments:
+        codes_used += [segment.category, segment.type]
+        codes_used += [segment.laterality] if segment.laterality else []
+    for measurement in manifest.measurements:
+        codes_used += [measurement.concept, measurement.unit]
+    for finding in manifest.findings:
+        codes_used += [finding.concept, *finding.values.values()]
+    return any(code.scheme == PRIVATE_SCHEME.CodingSchemeDesignator for code in codes_used)
 
 
 def _observation_context(series: Series, manifest: ModelManifest) -> hd.sr.ObservationContext:

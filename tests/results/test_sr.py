@@ -132,3 +132,24 @@ def test_sr_refused_for_empty_or_undeclared_results(make_source):
         build_sr(source.series, classifier_manifest(), Result())
     with pytest.raises(ResultError, match="answer 'maybe'"):
         build_sr(source.series, classifier_manifest(), Result(findings={"nodule": "maybe"}))
+
+
+def test_private_codes_declare_their_scheme_even_without_scores(make_source):
+    from dataclasses import replace
+
+    from hub.sdk import CODES, Code, FindingSpec
+
+    private = Code("BURNED_IN_TEXT", "99PACSHUB", "Burned in annotation")
+    manifest = replace(
+        classifier_manifest(),
+        findings=(FindingSpec("nodule", private, {"present": CODES["yes"], "absent": CODES["no"]}),),
+    )
+    source = make_source()
+    sr = build_sr(source.series, manifest, Result(findings={"nodule": "present"}))
+    schemes = [i.CodingSchemeDesignator for i in sr.get("CodingSchemeIdentificationSequence", [])]
+    assert "99PACSHUB" in schemes
+    public = build_sr(source.series, classifier_manifest(), Result(findings={"nodule": "absent"}))
+    public_schemes = [
+        i.CodingSchemeDesignator for i in public.get("CodingSchemeIdentificationSequence", [])
+    ]
+    assert "99PACSHUB" not in public_schemes

@@ -218,9 +218,10 @@ def load_registry(settings: Settings | None = None) -> Registry:
             _check_duplicate(model, seen)
             registry.models.append(model)
             registry.findings.extend(model.findings)
+    # Findings are logged at INFO: the commands that care (plugins list/check, up) show them,
+    # and a broken plugin must not add noise to every other command's output.
     for finding in registry.findings:
-        log = logger.warning if finding.severity == "error" else logger.info
-        log("%s", finding)
+        logger.info("%s", finding)
     return registry
 
 

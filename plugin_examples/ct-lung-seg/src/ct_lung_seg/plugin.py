@@ -54,7 +54,6 @@ class CtLungSeg(ModelPlugin):
             MeasurementSpec("right_lung_volume", CODES["volume"], UNITS["ml"], segment_label=1),
             MeasurementSpec("left_lung_volume", CODES["volume"], UNITS["ml"], segment_label=2),
         ),
-        seg_type="labelmap",
         description="Right/left lung on chest CT (example model trained on phantoms only; "
         "not for clinical use)",
     )

@@ -157,19 +157,57 @@ def _run_session(
             f"model {manifest.key}: {total} slices do not split into batches of {fixed}",
             "pad the slice axis in preprocess to a multiple of the graph's batch size",
         )
-    chunks: dict[str, list[np.ndarray]] = {name: [] for name in output_names}
+    outputs: dict[str, np.ndarray] = {}
+    binding = session.io_binding()  # type: ignore[attr-defined]
     seconds = 0.0
     for start in range(0, total, step):
-        batch = {name: array[start : start + step] for name, array in feed.items()}
-        started = time.perf_counter()
-        values = _guarded(manifest, lambda batch=batch: run(output_names, batch))
-        seconds += time.perf_counter() - started
-        for name, value in zip(output_names, values, strict=True):
-            chunks[name].append(value)
+        stop = min(start + step, total)
+        batch = {name: np.ascontiguousarray(a[start:stop]) for name, a in feed.items()}
+        if not outputs:
+            # The first batch tells the output shapes; later batches write in place.
+            began = time.perf_counter()
+            values = _guarded(manifest, lambda batch=batch: run(output_names, batch))
+            seconds += time.perf_counter() - began
+            outputs = _allocate_outputs(manifest, output_names, values, total, stop - start)
+            for name, value in zip(output_names, values, strict=True):
+                outputs[name][start:stop] = value
+        else:
+            binding.clear_binding_inputs()
+            binding.clear_binding_outputs()
+            for name, array in batch.items():
+                binding.bind_cpu_input(name, array)
+            for name, array in outputs.items():
+                view = array[start:stop]
+                binding.bind_output(
+                    name, "cpu", 0, view.dtype, view.shape, view.ctypes.data
+                )
+            began = time.perf_counter()
+            _guarded(manifest, lambda: session.run_with_iobinding(binding))  # type: ignore[attr-defined]
+            seconds += time.perf_counter() - began
         if progress is not None:
-            progress(min(start + step, total), total)
-    outputs = {name: np.concatenate(parts, axis=0) for name, parts in chunks.items()}
+            progress(stop, total)
     return outputs, seconds
+
+
+def _allocate_outputs(
+    manifest: ModelManifest,
+    names: list[str],
+    values: list[np.ndarray],
+    total: int,
+    batch: int,
+) -> dict[str, np.ndarray]:
+    """Whole-series output arrays shaped like the first batch's outputs, slice axis first."""
+    outputs = {}
+    for name, value in zip(names, values, strict=True):
+        if value.ndim == 0 or value.shape[0] != batch:
+            raise InferenceError(
+                f"model {manifest.key}: output '{name}' has shape {list(value.shape)}; a 2D "
+                f"model's outputs must have the slice batch ({batch}) as first axis",
+                "export the model with the batch axis first in every output, or declare "
+                "dimensionality '3d'",
+            )
+        outputs[name] = np.empty((total, *value.shape[1:]), dtype=value.dtype)
+    return outputs
 
 
 def _guarded(manifest: ModelManifest, func: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:

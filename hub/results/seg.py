@@ -36,7 +36,9 @@ def segment_numbers(manifest: ModelManifest) -> dict[int, int]:
     return {spec.label: n for n, spec in enumerate(_sorted_segments(manifest), start=1)}
 
 
-def build_seg(series: Series, manifest: ModelManifest, result: Result) -> hd.seg.Segmentation:
+def build_seg(
+    series: Series, manifest: ModelManifest, result: Result, *, check: bool = True
+) -> hd.seg.Segmentation:
     """Build the SEG of ``result.labelmap`` for ``series``.
 
     One segment per :class:`~hub.sdk.SegmentSpec` (segment numbers follow label order; see
@@ -44,11 +46,14 @@ def build_seg(series: Series, manifest: ModelManifest, result: Result) -> hd.seg
     and the manifest's Algorithm Identification. ``manifest.seg_type`` picks a BINARY SEG
     (uncompressed, bit-packed) or a LABELMAP SEG (RLE Lossless). Empty frames are omitted.
 
+    ``check=False`` skips :func:`validate_result` for a caller that has just run it.
+
     Raises:
         ResultError: the result does not fit the manifest, the series layout is unsupported,
             or highdicom refused the object.
     """
-    validate_result(series, manifest, result, outputs=("SEG",))
+    if check:
+        validate_result(series, manifest, result, outputs=("SEG",))
     if "SEG" not in manifest.outputs:
         raise ResultError(
             f"model {manifest.key} does not declare SEG output",

@@ -51,6 +51,8 @@ def build_sr(
     manifest: ModelManifest,
     result: Result,
     seg: hd.seg.Segmentation | None = None,
+    *,
+    check: bool = True,
 ) -> hd.sr.Comprehensive3DSR:
     """Build the Comprehensive 3D SR (TID 1500) of ``result``'s measurements and findings.
 
@@ -59,11 +61,13 @@ def build_sr(
         manifest: the model's manifest (concepts, units, segment codes, identity).
         result: the validated model output.
         seg: the SEG built from the same result, if any; volumetric groups reference it.
+        check: ``False`` skips :func:`validate_result` for a caller that has just run it.
 
     Raises:
         ResultError: the result does not fit the manifest or highdicom refused the content.
     """
-    validate_result(series, manifest, result, outputs=("SR",))
+    if check:
+        validate_result(series, manifest, result, outputs=("SR",))
     if "SR" not in manifest.outputs:
         raise ResultError(
             f"model {manifest.key} does not declare SR output",

@@ -71,8 +71,12 @@ def write_results(
             in every case nothing of this call is left in ``out_dir``.
     """
     validate_result(series, manifest, result)
-    seg = build_seg(series, manifest, result) if "SEG" in manifest.outputs else None
-    sr = build_sr(series, manifest, result, seg=seg) if "SR" in manifest.outputs else None
+    seg = build_seg(series, manifest, result, check=False) if "SEG" in manifest.outputs else None
+    sr = (
+        build_sr(series, manifest, result, seg=seg, check=False)
+        if "SR" in manifest.outputs
+        else None
+    )
     counts: dict[int, int] = {}
     if result.labelmap is not None and "SEG" in manifest.outputs:
         present = label_counts(result.labelmap)

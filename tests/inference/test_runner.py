@@ -161,3 +161,41 @@ def test_postprocess_must_return_result(tmp_path, series):
     model.plugin.postprocess = lambda o, s: {"labelmap": None}  # type: ignore[method-assign]
     with pytest.raises(InferenceError, match="not Result"):
         run_model(model, series)
+
+
+def test_2d_outputs_must_be_batch_first(tmp_path, series):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from hub.testing.onnx_models import write_model
+
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["image"], ["mean"], keepdims=0)],
+        "scalar",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 1, "h", "w"])],
+        [helper.make_tensor_value_info("mean", TensorProto.FLOAT, [])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    loaded = make_model(tmp_path)
+    loaded.model_path = tmp_path / "scalar.onnx"
+    sha = write_model(model, loaded.model_path)
+    from dataclasses import replace
+
+    loaded.manifest = replace(loaded.manifest, sha256=sha, model_file=loaded.model_path)
+    with pytest.raises(InferenceError, match="slice batch .* as first axis"):
+        run_model(loaded, series)
+
+
+def test_2d_outputs_identical_to_one_big_run(tmp_path, series):
+    override_settings(inference=InferenceOptions(batch_size=2))
+    clear_sessions()
+    model = make_model(tmp_path)
+    session = get_session(model.model_path, model.manifest.sha256)
+    (whole,) = session.run(["logits"], {"image": series.volume[:, None]})
+    model.plugin.postprocess = lambda outputs, s: Result(  # type: ignore[method-assign]
+        measurements={"check": float(np.abs(outputs["logits"] - whole).max())}
+    )
+    outcome = run_model(model, series)
+    assert outcome.result.measurements["check"] == 0.0

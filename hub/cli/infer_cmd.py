@@ -123,7 +123,7 @@ def _print_summary(summary: dict) -> None:
     for segment in summary["segments"]:
         typer.echo(
             f"  segment {segment['label']} {segment['name']}: {segment['voxels']} voxels, "
-            f"{segment['volume_ml']} ml"
+            f"{segment['volume_ml']:.3f} ml"
         )
     for item in summary["measurements"]:
         typer.echo(f"  {item['key']}: {item['value']:.3f} {item['unit']}")

@@ -47,6 +47,7 @@ def up(
         f"{settings.http_port}), job worker - not part of this release yet"
     )
     typer.echo("Nothing long-running to keep up yet; run models locally with:")
-    typer.echo("  pacs-hub phantom ct demo-ct && pacs-hub infer --model ct-lung-seg --out out demo-ct")
+    typer.echo("  pacs-hub phantom demo-ct")
+    typer.echo("  pacs-hub infer --model ct-lung-seg --out out demo-ct")
     if not enabled:
         raise typer.Exit(code=1)

@@ -24,6 +24,7 @@ from pydicom.sr.codedict import codes
 
 from hub.errors import ResultError
 from hub.results import labelling
+from hub.results.library import image_library, insert_library
 from hub.results.seg import segment_numbers
 from hub.results.uids import derived_uid, result_uid, tracking_uid
 from hub.results.validate import validate_result
@@ -86,8 +87,8 @@ def build_sr(
             observation_context=_observation_context(series, manifest),
             procedure_reported=labelling.coded(PROCEDURES.get(series.modality, IMAGING_PROCEDURE)),
             imaging_measurements=groups,
-            referenced_images=[_library_image(ds) for ds in series.datasets],
         )
+        insert_library(report, image_library(series))
         evidence: list[Dataset] = list(series.datasets)
         if seg is not None:
             evidence.append(seg)
@@ -257,34 +258,6 @@ def _series_groups(
             )
         )
     return groups
-
-
-def _library_image(ds: Dataset) -> Dataset:
-    """The header highdicom's image library needs (TID 1604 descriptors).
-
-    Single-frame images are used as they are. For an Enhanced multi-frame image, a copy of its
-    top-level attributes gets PixelSpacing, SliceThickness and ImageOrientationPatient from the
-    functional groups and the ImagePositionPatient of frame 1, which the descriptors describe.
-    """
-    if "PixelSpacing" in ds or "SharedFunctionalGroupsSequence" not in ds:
-        return ds
-    proxy = Dataset()
-    proxy.file_meta = getattr(ds, "file_meta", Dataset())
-    for element in ds:
-        if element.VR != "SQ" and element.keyword != "PixelData":
-            proxy.add(element)
-    first_frame = ds.get("PerFrameFunctionalGroupsSequence", [])[:1]
-    groups = [*ds.SharedFunctionalGroupsSequence, *first_frame]
-    for group in groups:
-        for item in group.get("PixelMeasuresSequence", []):
-            for keyword in ("PixelSpacing", "SliceThickness"):
-                if keyword in item:
-                    setattr(proxy, keyword, item[keyword].value)
-        for item in group.get("PlaneOrientationSequence", []):
-            proxy.ImageOrientationPatient = item.ImageOrientationPatient
-        for item in group.get("PlanePositionSequence", []):
-            proxy.ImagePositionPatient = item.ImagePositionPatient
-    return proxy
 
 
 def _finding_sites(spec: SegmentSpec) -> list[hd.sr.FindingSite] | None:

@@ -106,11 +106,18 @@ def main() -> int:
     bare = statistics.median(bare_rounds)
     overhead = total - run
     share = overhead / total
+    # Stricter: anything the hub adds over a bare session.run, including slower runs.
+    versus_bare = (total - bare) / total
     print(f"\nbare ONNX Runtime session.run (median): {bare:.2f}s")
     print(f"hub end-to-end / bare session.run     : {total / bare:.2f}x")
-    print(f"hub overhead (total - session.run)    : {overhead:.2f}s = {share:.1%} of total")
-    print(f"target overhead <= {TARGET:.0%}: {'met' if share <= TARGET else 'NOT met'}")
-    return 0 if share <= TARGET else 1
+    print(f"hub overhead (total - its session.run): {overhead:.2f}s = {share:.1%} of total")
+    print(
+        f"hub total - bare session.run          : {total - bare:.2f}s = "
+        f"{versus_bare:.1%} of total"
+    )
+    worst = max(share, versus_bare)
+    print(f"target overhead <= {TARGET:.0%}: {'met' if worst <= TARGET else 'NOT met'}")
+    return 0 if worst <= TARGET else 1
 
 
 if __name__ == "__main__":

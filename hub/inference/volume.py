@@ -33,6 +33,7 @@ SPACING_TOLERANCE = 0.1
 _DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 
 Progress = Callable[[int, int], None]
+_NO_POSITION = (np.nan, np.nan, np.nan)
 
 
 def collect_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -155,7 +156,10 @@ def load_series(
         volume=volume,
         spacing=(spacing_z, first.pixel_spacing[0], first.pixel_spacing[1]),
         orientation=first.orientation,
-        positions=np.array([s.geometry.position for s in ordered], dtype=np.float64),
+        positions=np.array(
+            [s.geometry.position if s.geometry.has_position else _NO_POSITION for s in ordered],
+            dtype=np.float64,
+        ),
         normal=normal,
         datasets=datasets,
         slices=[SliceRef(s.dataset_index, s.frame_number) for s in ordered],

@@ -77,7 +77,7 @@ def _shared_descriptors(series: Series) -> list[hd.sr.ContentItem]:
         _num(codes.DCM.PixelDataRows, rows, _PIXELS),
         _num(codes.DCM.PixelDataColumns, columns, _PIXELS),
     ]
-    if len(series.positions):
+    if series.has_geometry:
         millimetre = codes.UCUM.Millimeter
         items += [
             _num(codes.DCM.HorizontalPixelSpacing, series.spacing[2], millimetre),
@@ -99,7 +99,7 @@ def _thickness(series: Series) -> float:
 def _entries(series: Series) -> Sequence[hd.sr.ImageContentItem]:
     positions = {}
     for k, ref in enumerate(series.slices):
-        if ref.frame_number is None and len(series.positions):
+        if ref.frame_number is None and series.has_geometry:
             positions[ref.dataset_index] = series.positions[k]
     entries = []
     for index, ds in enumerate(series.datasets):

@@ -29,7 +29,9 @@ class Series:
         spacing: ``(slice, row, column)`` spacing in mm; slice spacing is measured from the
             positions, row/column spacing is PixelSpacing.
         orientation: ImageOrientationPatient, 6 direction cosines (row then column).
-        positions: ``(slices, 3)`` ImagePositionPatient of each slice, in volume order.
+        positions: ``(slices, 3)`` ImagePositionPatient of each slice, in volume order; NaN
+            for images without patient geometry (projection radiographs, ultrasound), which
+            are stacked in InstanceNumber order.
         normal: unit slice normal (row x column cosines).
         datasets: the source headers (PixelData removed), in input order.
         slices: for each volume slice, where it came from.
@@ -53,6 +55,11 @@ class Series:
     @property
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.volume.shape)  # type: ignore[return-value]
+
+    @property
+    def has_geometry(self) -> bool:
+        """Whether every slice has a patient position (cross-sectional images)."""
+        return bool(len(self.positions)) and bool(np.isfinite(self.positions).all())
 
     @property
     def voxel_volume_ml(self) -> float:

@@ -40,8 +40,8 @@ class Bright(ModelPlugin):
 
     def postprocess(self, outputs, series):
         labels = outputs["logits"].argmax(axis=1).astype(np.uint8)
-        return Result(labelmap=labels,
-                      measurements={{"bright_volume": float(labels.sum()) * series.voxel_volume_ml}})
+        volume = float(labels.sum()) * series.voxel_volume_ml
+        return Result(labelmap=labels, measurements={{"bright_volume": volume}})
 
 @hookimpl
 def hub_models():

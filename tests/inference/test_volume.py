@@ -176,3 +176,17 @@ def test_truncated_compressed_pixel_data_refused(tmp_path, volume):
     ds.PixelData = ds.PixelData[: len(ds.PixelData) // 3]
     ds.save_as(paths[2])
     assert "cannot be decoded" in _error([tmp_path])
+
+
+def test_images_without_geometry_stack_by_instance_number(tmp_path, volume):
+    paths = write_series(volume, tmp_path, order="shuffled")
+    expected = {}
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        del ds.ImagePositionPatient, ds.ImageOrientationPatient
+        ds.save_as(path)
+        expected[int(ds.InstanceNumber)] = ds.pixel_array.astype(np.float32) - 1024
+    series = load_series([tmp_path])
+    assert not series.has_geometry
+    assert np.isnan(series.positions).all() and series.positions.shape == (9, 3)
+    np.testing.assert_array_equal(series.volume, np.stack([expected[n] for n in sorted(expected)]))

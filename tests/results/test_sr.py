@@ -142,7 +142,9 @@ def test_private_codes_declare_their_scheme_even_without_scores(make_source):
     private = Code("BURNED_IN_TEXT", "99PACSHUB", "Burned in annotation")
     manifest = replace(
         classifier_manifest(),
-        findings=(FindingSpec("nodule", private, {"present": CODES["yes"], "absent": CODES["no"]}),),
+        findings=(
+            FindingSpec("nodule", private, {"present": CODES["yes"], "absent": CODES["no"]}),
+        ),
     )
     source = make_source()
     sr = build_sr(source.series, manifest, Result(findings={"nodule": "present"}))

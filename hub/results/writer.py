@@ -108,6 +108,7 @@ def _write_all(folder: Path, planned: list[tuple[Dataset, str]]) -> list[Path]:
     """Write each dataset via temp file + fsync + rename; undo everything on failure."""
     done: list[Path] = []
     temp: Path | None = None
+    created = _missing_parents(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for dataset, name in planned:
@@ -127,11 +128,26 @@ def _write_all(folder: Path, planned: list[tuple[Dataset, str]]) -> list[Path]:
             temp.unlink(missing_ok=True)
         for path in done:
             path.unlink(missing_ok=True)
+        for directory in created:  # deepest first; only folders this call made
+            try:
+                directory.rmdir()
+            except OSError:
+                break
         raise ResultError(
             f"could not write results into {folder}: {exc}",
             "check that the output folder is writable and has free space",
         ) from exc
     return done
+
+
+def _missing_parents(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    current = folder.absolute()
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    return missing
 
 
 def _fsync_dir(folder: Path) -> None:

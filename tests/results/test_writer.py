@@ -169,4 +169,19 @@ def test_failure_while_writing_removes_what_was_written(make_source, tmp_path, m
         write_results(source.series, lung_manifest(), Result(source.truth, MEASURED), out)
     assert "writable" in info.value.fix
     assert len(calls) == 2
-    assert list(out.iterdir()) == []
+    assert not out.exists(), "the folder this call created is removed too"
+
+
+def test_failure_keeps_a_folder_that_existed(make_source, tmp_path, monkeypatch):
+    source = make_source()
+    out = tmp_path / "existing"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+
+    def failing_replace(src: str | Path, dst: str | Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("hub.results.writer.os.replace", failing_replace)
+    with pytest.raises(ResultError):
+        write_results(source.series, lung_manifest(), Result(source.truth, MEASURED), out)
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]

@@ -13,12 +13,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hub.errors import ConfigError
 
 ENV_PREFIX = "PACS_HUB_"
+#: The development placeholder secret; refused when ``environment = "production"``.
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
 
 
 class DicomOptions(BaseModel):
@@ -111,6 +113,8 @@ class Settings(BaseSettings):
     #: Plugin (entry-point) names or model names not to load.
     disabled_plugins: list[str] = Field(default_factory=list)
     environment: Literal["development", "production"] = "development"
+    #: Signs sessions and tokens (web); set PACS_HUB_SECRET_KEY in production.
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
 
     dicom: DicomOptions = Field(default_factory=DicomOptions)
     peers: list[Peer] = Field(default_factory=list)
@@ -123,6 +127,17 @@ class Settings(BaseSettings):
         if value != value.strip() or "\\" in value or not value.isascii():
             raise ValueError("an AE title is 1-16 ASCII characters without backslash")
         return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secret_in_production(self) -> Settings:
+        if self.environment == "production" and (
+            self.secret_key.get_secret_value() == DEV_SECRET_KEY
+            or len(self.secret_key.get_secret_value()) < 32
+        ):
+            raise ValueError(
+                "secret_key is the development placeholder or shorter than 32 characters"
+            )
+        return self
 
     @property
     def resolved_database_url(self) -> str:
@@ -148,6 +163,11 @@ def build_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
+        if not where:  # a check across fields; its message names them
+            raise ConfigError(
+                f"invalid settings: {first['msg']}",
+                "fix the named setting in the environment or the PACS_HUB_CONFIG file",
+            ) from None
         raise ConfigError(
             f"invalid setting '{where}': {first['msg']}",
             f"set PACS_HUB_{where.upper()} or '{where}' in the PACS_HUB_CONFIG file "

@@ -94,3 +94,12 @@ def test_cli_reports_config_error(clean_env, capsys):
     err = capsys.readouterr().err
     assert code == 3
     assert err.startswith("error: invalid setting 'http_port'") and "PACS_HUB_HTTP_PORT" in err
+
+
+def test_placeholder_secret_refused_in_production(clean_env):
+    clean_env.setenv("PACS_HUB_ENVIRONMENT", "production")
+    with pytest.raises(ConfigError, match="secret_key"):
+        build_settings()
+    clean_env.setenv("PACS_HUB_SECRET_KEY", "x" * 40)
+    assert build_settings().secret_key.get_secret_value() == "x" * 40
+    assert "x" * 40 not in repr(build_settings())

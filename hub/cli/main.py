@@ -23,12 +23,13 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from hub.cli import infer_cmd, phantom_cmd, plugins_cmd, up_cmd
+    from hub.cli import infer_cmd, manage_cmd, phantom_cmd, plugins_cmd, up_cmd
 
     app.add_typer(plugins_cmd.app, name="plugins")
     app.command("infer")(infer_cmd.infer)
     app.command("up")(up_cmd.up)
     app.command("phantom")(phantom_cmd.phantom)
+    app.command("manage", context_settings=manage_cmd.CONTEXT)(manage_cmd.manage)
 
 
 def report_error(error: HubError) -> None:

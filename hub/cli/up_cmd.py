@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from hub import __version__
+from hub.db.urls import redacted
 
 
 def up(
@@ -27,11 +28,16 @@ def up(
     data_dir = settings.data_dir.resolve()
     if not check_only:
         data_dir.mkdir(parents=True, exist_ok=True)
+    if not check_only:
+        from hub.db import migrate
+
+        migrate()
     registry = get_registry()
     enabled = registry.enabled()
     disabled = [m for m in registry.models if not m.enabled]
     typer.echo(f"pacs-hub {__version__} (embedded defaults)")
     typer.echo(f"  data directory : {data_dir}")
+    typer.echo(f"  database       : {redacted(settings.resolved_database_url)} (migrated)")
     names = ", ".join(f"{m.manifest.name} {m.manifest.version}" for m in enabled) or "none"
     typer.echo(f"  models enabled : {len(enabled)} ({names})")
     if disabled or not registry.ok:
@@ -40,7 +46,7 @@ def up(
             f"{sum(f.severity == 'error' for f in registry.findings)} error finding(s); "
             "run 'pacs-hub plugins check' for details"
         )
-    typer.echo("  started        : plugin registry (validated), data directory")
+    typer.echo("  started        : plugin registry (validated), data directory, database")
     typer.echo(
         "  not available  : DICOM SCP (port "
         f"{settings.dicom_port}, AE {settings.ae_title}), web UI and REST API (port "

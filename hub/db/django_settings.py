@@ -1,0 +1,26 @@
+"""Django settings module, derived from :func:`hub.settings.get_settings`.
+
+Not edited by sites: everything configurable comes from ``PACS_HUB_*`` variables and the
+``PACS_HUB_CONFIG`` file.
+"""
+
+from __future__ import annotations
+
+from hub.db.urls import database_config
+from hub.settings import get_settings
+
+_hub = get_settings()
+
+DEBUG = False
+SECRET_KEY = _hub.secret_key.get_secret_value()
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "hub.jobs",
+]
+DATABASES = {"default": database_config(_hub.resolved_database_url)}
+LOGGING_CONFIG = None

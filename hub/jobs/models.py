@@ -1,0 +1,80 @@
+"""The job table: one row per inference of one model on one series."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Job(models.Model):
+    """One run of one model version on one series, and everything known about it.
+
+    ``idempotency_key`` (series UID + model + version + run number) makes routing the same
+    series twice a no-op; an admin's forced re-run takes the next run number.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        RETRYING = "retrying"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    class Trigger(models.TextChoices):
+        ROUTE = "route"
+        REST = "rest"
+        MANUAL = "manual"
+
+    class Priority(models.IntegerChoices):
+        OFF_PEAK = 0, "off-peak"
+        NORMAL = 5, "normal"
+        URGENT = 9, "urgent"
+
+    FINISHED = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+
+    series_instance_uid = models.CharField(max_length=64, db_index=True)
+    study_instance_uid = models.CharField(max_length=64, blank=True)
+    model_name = models.CharField(max_length=64, db_index=True)
+    model_version = models.CharField(max_length=32)
+    run = models.PositiveIntegerField(default=1)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
+    route = models.CharField(max_length=64, blank=True)
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.QUEUED, db_index=True
+    )
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    queue = models.CharField(max_length=64, default="default")
+    attempts = models.PositiveIntegerField(default=0)
+    #: Input files or folders of the series (validated paths under the data directory or
+    #: given by a local caller); the worker loads them with hub.inference.load_series.
+    source_paths = models.JSONField(default=list)
+    output_dir = models.CharField(max_length=1024, blank=True)
+    #: Seconds per stage: load, preprocess, inference, postprocess, write, send.
+    timings = models.JSONField(default=dict)
+    #: What the run produced: SEG/SR UIDs and paths, segment counts, measurements, findings.
+    result = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+    error_kind = models.CharField(max_length=64, blank=True)
+    worker_host = models.CharField(max_length=255, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"job {self.pk} {self.model_name}@{self.model_version} [{self.state}]"
+
+    @staticmethod
+    def key_for(series_uid: str, model_name: str, model_version: str, run: int = 1) -> str:
+        """The idempotency key of a run."""
+        return f"{series_uid}|{model_name}|{model_version}|{run}"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in self.FINISHED

@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     #: Signs sessions and tokens (web); set PACS_HUB_SECRET_KEY in production.
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    #: ``json``: one JSON object per log line (hub.logs); ``text``: human-readable lines.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING"
 
     dicom: DicomOptions = Field(default_factory=DicomOptions)
     peers: list[Peer] = Field(default_factory=list)
@@ -127,6 +130,11 @@ class Settings(BaseSettings):
         if value != value.strip() or "\\" in value or not value.isascii():
             raise ValueError("an AE title is 1-16 ASCII characters without backslash")
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> Settings:

@@ -6,12 +6,12 @@ Every :class:`hub.errors.HubError` that reaches here is printed as one line on s
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import typer
 
 from hub.errors import HubError
+from hub.logs import configure_logging
 
 app = typer.Typer(
     name="pacs-hub",
@@ -23,11 +23,12 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from hub.cli import infer_cmd, manage_cmd, phantom_cmd, plugins_cmd, up_cmd
+    from hub.cli import infer_cmd, manage_cmd, phantom_cmd, plugins_cmd, up_cmd, web_cmd
 
     app.add_typer(plugins_cmd.app, name="plugins")
     app.command("infer")(infer_cmd.infer)
     app.command("up")(up_cmd.up)
+    app.command("web")(web_cmd.web)
     app.command("phantom")(phantom_cmd.phantom)
     app.command("manage", context_settings=manage_cmd.CONTEXT)(manage_cmd.manage)
 
@@ -39,7 +40,7 @@ def report_error(error: HubError) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (also used by tests without a subprocess)."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     _register()
     try:
         code = app(args=argv, standalone_mode=False)

@@ -1,5 +1,5 @@
-"""The FastAPI app (REST, WebSocket, DICOMweb) and the Django project (UI, users, admin).
+"""The web layer: one ASGI app for the REST API, WebSocket, DICOMweb and (later) the Django UI.
 
-Not part of this release yet. Rule: this package never imports :mod:`hub.dimse` (a test
-enforces it); the two meet in the database and the job queue.
+:mod:`hub.web.app` builds it; ``pacs-hub web`` serves it with uvicorn. Rule: this package never
+imports :mod:`hub.dimse` (a test enforces it); the two meet in the database and the job queue.
 """

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PLUGINS := plugin_examples/ct-lung-seg plugin_examples/mr-brain-extract plugin_examples/us-burned-in-text
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install dev system-deps lint bench clean
+.PHONY: run test test-scaleout install dev system-deps lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,16 @@ dev: install
 system-deps:
 	bash scripts/system-deps.sh
 
-## test: install everything the tests need, then run the whole suite
+## test: install everything the tests need, run the whole suite, then the scale-out run
 test: dev system-deps
 	$(BIN)/python -m pytest
+	$(MAKE) test-scaleout
+
+## test-scaleout: the job and data-layer tests again on PostgreSQL + Redis
+test-scaleout: dev
+	PACS_HUB_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \
+	PACS_HUB_BROKER_URL=redis://127.0.0.1:6379/15 \
+	$(BIN)/python -m pytest tests/jobs tests/db
 
 lint: dev
 	$(BIN)/ruff check hub tests plugin_examples benchmarks models

@@ -60,6 +60,40 @@ class InferenceOptions(BaseModel):
     batch_size: int = Field(default=8, ge=1)
 
 
+class JobsOptions(BaseModel):
+    """The ``[jobs]`` table: time limits, retries and recovery of inference jobs.
+
+    A model's soft time limit is ``time_limits[name]`` or ``default_time_limit``; its hard limit
+    (the worker process is killed) comes ``hard_limit_grace`` seconds later.
+    """
+
+    default_time_limit: float = Field(default=600.0, gt=0)
+    #: Per-model overrides, ``[jobs.time_limits] "ct-lung-seg" = 600``.
+    time_limits: dict[str, float] = Field(default_factory=dict)
+    hard_limit_grace: float = Field(default=10.0, gt=0)
+    #: Retries of transient faults (database, disk, broker); deterministic errors never retry.
+    max_retries: int = Field(default=3, ge=0)
+    #: First retry delay in seconds; doubled for each further attempt.
+    retry_backoff: float = Field(default=5.0, ge=0)
+    #: A running job whose heartbeat is older than this is taken to have lost its worker
+    #: and is queued again.
+    lease_seconds: float = Field(default=60.0, gt=0)
+    #: Processes per worker (``pacs-hub worker --concurrency``); 0 means the CPU count.
+    concurrency: int = Field(default=0, ge=0)
+    #: Prefix of every Redis key of the broker, so several hubs (or test runs) can share one
+    #: Redis database without taking each other's messages.
+    broker_key_prefix: str = ""
+
+    def time_limit(self, model_name: str) -> float:
+        """The soft time limit of ``model_name`` in seconds."""
+        return float(self.time_limits.get(model_name, self.default_time_limit))
+
+    @property
+    def longest_time_limit(self) -> float:
+        """The largest hard limit of any model (the Redis visibility timeout must exceed it)."""
+        return max([self.default_time_limit, *self.time_limits.values()]) + self.hard_limit_grace
+
+
 class TomlSource(PydanticBaseSettingsSource):
     """Reads the TOML file named by ``PACS_HUB_CONFIG`` (top-level keys and tables)."""
 
@@ -123,6 +157,7 @@ class Settings(BaseSettings):
     peers: list[Peer] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
     inference: InferenceOptions = Field(default_factory=InferenceOptions)
+    jobs: JobsOptions = Field(default_factory=JobsOptions)
 
     @field_validator("ae_title")
     @classmethod

@@ -23,11 +23,13 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from hub.cli import infer_cmd, manage_cmd, phantom_cmd, plugins_cmd, up_cmd, web_cmd
+    from hub.cli import infer_cmd, jobs_cmd, manage_cmd, phantom_cmd, plugins_cmd, up_cmd, web_cmd
 
     app.add_typer(plugins_cmd.app, name="plugins")
     app.command("infer")(infer_cmd.infer)
     app.command("up")(up_cmd.up)
+    app.command("worker")(jobs_cmd.worker)
+    app.add_typer(jobs_cmd.app, name="jobs")
     app.command("web")(web_cmd.web)
     app.command("phantom")(phantom_cmd.phantom)
     app.command("manage", context_settings=manage_cmd.CONTEXT)(manage_cmd.manage)

@@ -58,6 +58,11 @@ class Job(models.Model):
     error_kind = models.CharField(max_length=64, blank=True)
     worker_host = models.CharField(max_length=255, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    #: The current owner of a running job (host:pid:random); every update a worker makes is
+    #: conditional on it, so two workers can never both own a job.
+    lease_owner = models.CharField(max_length=128, blank=True)
+    #: Refreshed by the owner while running; a stale one means the worker died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)

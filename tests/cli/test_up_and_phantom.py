@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -18,17 +26,91 @@ def _fresh_registry():
     reset_registry()
 
 
-def test_up_reports_started_and_missing_parts(capsys):
-    code = main(["up"])
+def test_up_check_reports_started_and_missing_parts(capsys):
+    code = main(["up", "--check"])
     out = capsys.readouterr().out
     data_dir = get_settings().data_dir.resolve()
-    assert data_dir.is_dir()
     assert f"data directory : {data_dir}" in out
     assert "started        : plugin registry" in out
     assert "not available  : DICOM SCP (port 11112, AE PACSHUB)" in out
     assert "web UI and REST API (port 8000)" in out
     enabled = "models enabled : 0" not in out
     assert code == (0 if enabled else 1)
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Our processes whose environment holds ``marker`` (the test's data directory)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_up_runs_a_worker_until_ctrl_c(tmp_path):
+    """``pacs-hub up`` starts a worker, runs a submitted job, and stops cleanly on SIGINT."""
+    data_dir = tmp_path / "hub-data"
+    config = tmp_path / "hub.toml"
+    config.write_text("[jobs]\nconcurrency = 1\n")
+    env = {
+        key: value for key, value in os.environ.items()
+        if key not in ("PACS_HUB_DATABASE_URL", "PACS_HUB_BROKER_URL")
+    }
+    env.update(PACS_HUB_DATA_DIR=str(data_dir), PACS_HUB_CONFIG=str(config))
+    pacs_hub = str(Path(sys.executable).with_name("pacs-hub"))
+    log = (tmp_path / "up.err").open("w")
+    up = subprocess.Popen(
+        [pacs_hub, "up"], env=env, stdout=subprocess.PIPE, stderr=log, text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = up.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("pacs-hub is up"):
+                break
+        out = "".join(lines)
+        assert "pacs-hub is up" in out, out + (tmp_path / "up.err").read_text()
+        assert "job worker (embedded broker, 1 processes)" in out
+        assert "not available  : DICOM SCP (port 11112, AE PACSHUB)" in out
+        subprocess.run(
+            [pacs_hub, "phantom", str(tmp_path / "ct"), "--slices", "8", "--size", "64"],
+            env=env, check=True, capture_output=True,
+        )
+        submitted = subprocess.run(
+            [pacs_hub, "jobs", "submit", "--model", "ct-lung-seg", str(tmp_path / "ct")],
+            env=env, check=True, capture_output=True, text=True,
+        )
+        job_id = submitted.stdout.strip()
+        state = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and state not in ("succeeded", "failed"):
+            shown = subprocess.run(
+                [pacs_hub, "jobs", "show", job_id, "--json"],
+                env=env, check=True, capture_output=True, text=True,
+            )
+            job = json.loads(shown.stdout)
+            state = job["state"]
+            time.sleep(0.3)
+        assert state == "succeeded", job
+        assert Path(job["result"]["seg"]["path"]).is_file()
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=60) == 0
+        assert "stopped" in up.stdout.read()
+    finally:
+        if up.poll() is None:
+            up.kill()
+        log.close()
+    time.sleep(0.5)
+    assert _processes_with(f"PACS_HUB_DATA_DIR={data_dir}") == []
 
 
 def test_up_check_does_not_create_data_dir(tmp_path, monkeypatch, capsys):

@@ -1,0 +1,38 @@
+"""Helpers of the job tests (polling and submitting)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+
+def wait_for(job_id: int, states: tuple[str, ...], timeout: float = 30) -> object:
+    """Poll the job until it reaches one of ``states``; returns it."""
+    from hub.jobs.models import Job
+
+    deadline = time.monotonic() + timeout
+    job = Job.objects.get(pk=job_id)
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.state in states:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {job.state} after {timeout} s: {job.error}")
+
+
+def submit(folder: Path, series: object, model: str, **options: object) -> object:
+    """Submit ``model`` on the phantom ``series`` stored in ``folder``."""
+    from django.db import transaction
+
+    from hub.jobs.services import submit_job
+
+    with transaction.atomic():
+        return submit_job(
+            series.series_instance_uid, series.study_instance_uid, model, [folder], **options
+        )
+
+
+def in_ci() -> bool:
+    """Whether we run in CI, where a missing service fails instead of skipping."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")

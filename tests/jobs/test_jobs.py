@@ -1,0 +1,129 @@
+"""Jobs end to end with real workers: results, idempotency, failures, time limits, crashes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from jobs_helpers import submit, wait_for
+
+from hub.errors import UnknownModelError
+
+if TYPE_CHECKING:
+    from hub.jobs.models import Job
+
+DONE = ("succeeded", "failed", "cancelled")
+
+
+def job_count() -> int:
+    from hub.jobs.models import Job
+
+    return Job.objects.count()
+
+
+def result_files(job: Job) -> tuple[list[Path], list[Path]]:
+    folder = Path(job.output_dir)
+    return sorted(folder.glob("*-seg-*.dcm")), sorted(folder.glob("*-sr-*.dcm"))
+
+
+def test_submit_runs_to_success_with_timings_and_files(start_worker, make_series):
+    start_worker()
+    folder, series = make_series()
+    job = submit(folder, series, "bright-test")
+    job = wait_for(job.pk, DONE)
+    assert job.state == "succeeded", job.error
+    assert job.attempts == 1 and job.worker_host and job.started_at and job.finished_at
+    for stage in ("load", "preprocess", "inference", "postprocess", "write", "total"):
+        assert job.timings[stage] >= 0
+    seg, sr = result_files(job)
+    assert len(seg) == 1 and len(sr) == 1
+    parts = Path(job.output_dir).parts
+    assert parts[-4:] == (
+        "results", series.study_instance_uid, series.series_instance_uid, "bright-test-1.0"
+    )
+    assert job.result["seg"]["path"] == str(seg[0]) and job.result["sr"]["uid"]
+    assert job.result["segments"][0]["voxels"] > 0
+    assert job.result["measurements"][0]["key"] == "bright_volume"
+
+
+def test_same_series_twice_is_one_job_unless_forced(start_worker, make_series):
+    folder, series = make_series()
+    first = submit(folder, series, "bright-test")
+    again = submit(folder, series, "bright-test")
+    assert again.pk == first.pk and job_count() == 1
+    start_worker()
+    assert wait_for(first.pk, DONE).state == "succeeded"
+    assert submit(folder, series, "bright-test").pk == first.pk
+    forced = submit(folder, series, "bright-test", force=True)
+    assert forced.pk != first.pk and forced.run == 2
+    forced = wait_for(forced.pk, DONE)
+    assert forced.state == "succeeded"
+    seg, sr = result_files(forced)
+    assert len(seg) == 1 and len(sr) == 1  # same deterministic UIDs: replaced, not doubled
+
+
+def test_unknown_model_is_refused_before_queueing(make_series):
+    folder, series = make_series()
+    with pytest.raises(UnknownModelError):
+        submit(folder, series, "no-such-model")
+    assert job_count() == 0
+
+
+def test_raising_model_fails_once_with_its_cause(start_worker, make_series):
+    start_worker()
+    folder, series = make_series()
+    job = wait_for(submit(folder, series, "raising-test").pk, DONE)
+    assert job.state == "failed" and job.attempts == 1
+    assert "deliberate failure in the test plugin" in job.error
+    assert job.error_kind == "InferenceError"
+
+
+def test_hanging_model_times_out_and_worker_goes_on(start_worker, make_series):
+    start_worker(concurrency=1)
+    folder, series = make_series()
+    hung = submit(folder, series, "hang-test")
+    folder2, series2 = make_series()
+    after = submit(folder2, series2, "bright-test")
+    hung = wait_for(hung.pk, DONE, timeout=20)
+    assert hung.state == "failed" and hung.error == "timed out after 2 s"
+    assert hung.error_kind == "TimeLimit" and hung.attempts == 1
+    assert wait_for(after.pk, DONE).state == "succeeded"
+
+
+def test_model_ignoring_soft_limit_is_killed_at_hard_limit(start_worker, make_series):
+    start_worker(concurrency=1)
+    folder, series = make_series()
+    stubborn = submit(folder, series, "stubborn-test")
+    folder2, series2 = make_series()
+    after = submit(folder2, series2, "bright-test")
+    stubborn = wait_for(stubborn.pk, DONE, timeout=25)
+    assert stubborn.state == "failed" and stubborn.error == "timed out after 2 s"
+    assert wait_for(after.pk, DONE, timeout=30).state == "succeeded"
+
+
+def test_two_workers_run_two_series_in_parallel(start_worker, make_series):
+    start_worker()
+    start_worker()
+    jobs = [submit(*make_series(), "slow-test") for _ in range(2)]
+    a, b = (wait_for(job.pk, DONE, timeout=40) for job in jobs)
+    assert a.state == b.state == "succeeded"
+    assert a.worker_host != b.worker_host  # host:pid of two different pool processes
+    assert a.started_at < b.finished_at and b.started_at < a.finished_at
+
+
+def test_killed_worker_job_is_finished_by_the_other_exactly_once(start_worker, make_series):
+    first = start_worker()
+    second = start_worker()
+    folder, series = make_series()
+    job = wait_for(submit(folder, series, "slow-test").pk, ("running",), timeout=20)
+    pid = int(job.lease_owner.split(":")[1])
+    victim = first if first.owns(pid) else second
+    assert victim.owns(pid)
+    victim.kill()
+    job = wait_for(job.pk, DONE, timeout=40)
+    assert job.state == "succeeded", job.error
+    assert job.attempts == 2
+    seg, sr = result_files(job)
+    assert len(seg) == 1 and len(sr) == 1
+    assert not [p for p in Path(job.output_dir).iterdir() if not p.name.endswith(".dcm")]

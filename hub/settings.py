@@ -71,6 +71,9 @@ class JobsOptions(BaseModel):
     #: Per-model overrides, ``[jobs.time_limits] "ct-lung-seg" = 600``.
     time_limits: dict[str, float] = Field(default_factory=dict)
     hard_limit_grace: float = Field(default=10.0, gt=0)
+    #: Queue per model (``[jobs.queues] "ct-lung-seg" = "gpu"``); others go to ``default``.
+    #: A worker consumes the queues named by ``pacs-hub worker --queues``.
+    queues: dict[str, str] = Field(default_factory=dict)
     #: Retries of transient faults (database, disk, broker); deterministic errors never retry.
     max_retries: int = Field(default=3, ge=0)
     #: First retry delay in seconds; doubled for each further attempt.

@@ -48,6 +48,15 @@ def results_dir(job: Job) -> Path:
     return root / study / series / f"{job.model_name}-{job.model_version}"
 
 
+def is_transient(error: HubError) -> bool:
+    """A hub error caused by the disk or network (full disk, stale NFS handle), not the data.
+
+    A missing source file is not transient: the series was moved or deleted.
+    """
+    cause = error.__cause__
+    return isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError)
+
+
 def format_seconds(value: float) -> str:
     """``10`` for 10.0, ``2.5`` for 2.5."""
     return f"{value:g}"
@@ -116,6 +125,8 @@ def execute(
     except HubError as error:
         if isinstance(error.__cause__, SoftTimeLimitExceeded):
             return _fail(job, owner, f"timed out after {format_seconds(limit)} s", "TimeLimit")
+        if is_transient(error):
+            return _retry_or_fail(job, owner, error)
         return _fail(job, owner, str(error), type(error).__name__)
     except TRANSIENT as exc:
         return _retry_or_fail(job, owner, exc)
@@ -145,7 +156,8 @@ def _fail(job: Job, owner: str, error: str, kind: str) -> str:
 
 def _retry_or_fail(job: Job, owner: str, exc: BaseException) -> str:
     options = get_settings().jobs
-    error = f"{type(exc).__name__}: {exc}"
+    kind = type(exc.__cause__ if isinstance(exc, HubError) and exc.__cause__ else exc).__name__
+    error = f"{kind}: {exc}"
     if job.attempts > options.max_retries:
         return _fail(job, owner, f"gave up after {job.attempts} attempts: {error}", "Transient")
     delay = options.retry_backoff * 2 ** (job.attempts - 1)

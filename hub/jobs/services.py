@@ -68,6 +68,7 @@ def submit_job(
 ) -> Job:
     """Create a job for ``model_name`` on a series and enqueue it after the commit.
 
+    ``queue`` defaults to ``[jobs.queues]`` for the model, else ``default``.
     The same series, model and version submitted again returns the existing job (nothing runs
     twice) unless ``force``, which creates the next run. Raises :class:`UnknownModelError` /
     :class:`PluginError` for a missing or disabled model and :class:`InputError` for bad UIDs.
@@ -104,7 +105,7 @@ def submit_job(
                     trigger=trigger,
                     route=route,
                     priority=priority,
-                    queue=queue or "default",
+                    queue=queue or get_settings().jobs.queues.get(manifest.name, "default"),
                     source_paths=[str(Path(p).resolve()) for p in source_paths],
                 )
                 transaction.on_commit(lambda job=job: enqueue(job))

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 
-def wait_for(job_id: int, states: tuple[str, ...], timeout: float = 30) -> object:
+def wait_for(job_id: int, states: tuple[str, ...], timeout: float = 60) -> object:
     """Poll the job until it reaches one of ``states``; returns it."""
     from hub.jobs.models import Job
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -127,3 +128,43 @@ def test_killed_worker_job_is_finished_by_the_other_exactly_once(start_worker, m
     seg, sr = result_files(job)
     assert len(seg) == 1 and len(sr) == 1
     assert not [p for p in Path(job.output_dir).iterdir() if not p.name.endswith(".dcm")]
+
+
+def test_transient_write_fault_is_retried_with_backoff_then_given_up(start_worker, make_series):
+    """An OSError while writing (here: a file where the output folder must go) is transient:
+    retried ``max_retries`` (1) times, then failed naming the attempts and the cause."""
+    from hub.jobs.execution import results_dir
+
+    folder, series = make_series()
+    job = submit(folder, series, "bright-test")
+    blocker = results_dir(job)
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder")
+    start_worker()
+    job = wait_for(job.pk, DONE)
+    assert job.state == "failed" and job.attempts == 2
+    assert job.error.startswith("gave up after 2 attempts: FileExistsError")
+    assert job.error_kind == "Transient"
+    blocker.unlink()
+    from hub.jobs.services import retry_job
+
+    retry_job(job.pk)
+    assert wait_for(job.pk, DONE).state == "succeeded"
+
+
+def test_model_queue_from_settings_reaches_only_workers_of_that_queue(
+    start_worker, make_series, jobs_env
+):
+    from hub.settings import get_settings, override_settings
+
+    options = get_settings().jobs.model_dump()
+    override_settings(jobs={**options, "queues": {"bright-test": "gpu"}})
+    folder, series = make_series()
+    job = submit(folder, series, "bright-test")
+    assert job.queue == "gpu"
+    start_worker(queues="default")
+    time.sleep(2)
+    job.refresh_from_db()
+    assert job.state == "queued"  # nobody consumes "gpu" yet
+    start_worker(queues="gpu")
+    assert wait_for(job.pk, DONE).state == "succeeded"

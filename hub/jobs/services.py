@@ -8,7 +8,6 @@ overwrite a newer state. Messages carry only the job id and are sent after the c
 from __future__ import annotations
 
 import logging
-import re
 import socket
 import uuid
 from collections.abc import Sequence
@@ -29,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 State = Job.State
 CLAIMABLE = (State.QUEUED, State.RETRYING)
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,31}$")
 
 
 class JobNotFoundError(HubError):

@@ -2,8 +2,9 @@
 
 Prepares the data directory, migrates the database, loads and validates the plugins, starts a
 job worker child process (embedded filesystem broker unless ``PACS_HUB_BROKER_URL`` is set) and
-stays in the foreground until Ctrl-C or SIGTERM, when it stops the worker cleanly. The DICOM SCP
-and the web app are not started by this release; ``up`` says so.
+the web app (``pacs-hub web`` on ``PACS_HUB_HTTP_PORT``), and stays in the foreground until
+Ctrl-C or SIGTERM, when it stops both cleanly. The DICOM SCP is not part of this release yet;
+``up`` says so.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -31,7 +34,7 @@ READY_FILE_ENV = "PACS_HUB_WORKER_READY_FILE"
 
 
 class WorkerStartError(HubError):
-    """The job worker child did not start."""
+    """A child process (job worker or web app) did not start."""
 
     exit_code = 7
 
@@ -69,23 +72,40 @@ def up(
     processes = settings.jobs.concurrency or os.cpu_count() or 1
     broker = "embedded broker" if not settings.broker_url else redacted(settings.broker_url)
     worker_part = f"job worker ({broker}, {processes} processes)"
+    web_part = f"web app (http://127.0.0.1:{settings.http_port}: health, metrics)"
     started = "plugin registry (validated), data directory, database"
-    typer.echo(f"  started        : {started}" + ("" if check_only else f", {worker_part}"))
+    typer.echo(
+        f"  started        : {started}"
+        + ("" if check_only else f", {worker_part}, {web_part}")
+    )
     typer.echo(
         "  not available  : DICOM SCP (port "
-        f"{settings.dicom_port}, AE {settings.ae_title}), web UI and REST API (port "
-        f"{settings.http_port}) - not part of this release yet"
+        f"{settings.dicom_port}, AE {settings.ae_title}), REST inference API, web UI"
+        " - not part of this release yet"
     )
     if not enabled:
         raise typer.Exit(code=1)
     if check_only:
         return
-    code = run_worker_in_foreground(processes)
+    code = run_in_foreground(processes, settings.http_port)
     raise typer.Exit(code=code)
 
 
-def run_worker_in_foreground(processes: int) -> int:
-    """Start ``pacs-hub worker``, wait for Ctrl-C/SIGTERM, stop it; returns the exit code."""
+def _http_ready(port: int) -> Callable[[], bool]:
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/api/v1/health", timeout=1
+            ) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    return ready
+
+
+def run_in_foreground(processes: int, http_port: int) -> int:
+    """Start the worker and the web app, wait for Ctrl-C/SIGTERM, stop both; exit code."""
     stop_requested: list[int] = []
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -94,46 +114,63 @@ def run_worker_in_foreground(processes: int) -> int:
     previous = {
         sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
     }
+    hub = [sys.executable, "-m", "hub.cli.main"]
+    children: dict[str, subprocess.Popen[bytes]] = {}
     with tempfile.TemporaryDirectory(prefix="pacs-hub-up-") as scratch:
-        ready = Path(scratch) / "worker-ready"
-        child = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli.main", "worker", "--concurrency", str(processes)],
-            env={**os.environ, READY_FILE_ENV: str(ready)},
-            start_new_session=True,  # Ctrl-C reaches only us; we stop the worker in order
-        )
+        ready_file = Path(scratch) / "worker-ready"
         try:
-            if not _wait_ready(child, ready, stop_requested):
-                return 0 if stop_requested else 1
-            typer.echo("pacs-hub is up; press Ctrl-C to stop")
-            while not stop_requested and child.poll() is None:
+            # new sessions: Ctrl-C reaches only us, and we stop the children in order
+            children["job worker"] = subprocess.Popen(
+                [*hub, "worker", "--concurrency", str(processes)],
+                env={**os.environ, READY_FILE_ENV: str(ready_file)},
+                start_new_session=True,
+            )
+            children["web app"] = subprocess.Popen(
+                [*hub, "web", "--port", str(http_port)], start_new_session=True
+            )
+            checks = {"job worker": ready_file.exists, "web app": _http_ready(http_port)}
+            for name, check in checks.items():
+                if not _wait_ready(name, children[name], check, stop_requested):
+                    return 0 if stop_requested else 1
+            typer.echo(
+                f"pacs-hub is up: web app on http://127.0.0.1:{http_port}; "
+                "press Ctrl-C to stop"
+            )
+            while not stop_requested:
+                dead = [name for name, child in children.items() if child.poll() is not None]
+                if dead:
+                    code = children[dead[0]].returncode
+                    typer.echo(f"error: the {dead[0]} exited with code {code}", err=True)
+                    return 1
                 time.sleep(0.2)
-            if not stop_requested:
-                typer.echo(f"error: the job worker exited with code {child.returncode}", err=True)
-                return 1
-            typer.echo("stopping the job worker (running jobs finish first) ...")
+            typer.echo("stopping the web app and the job worker (running jobs finish first) ...")
             return 0
         finally:
-            _stop(child)
+            for child in reversed(list(children.values())):
+                _stop(child)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             if stop_requested:
                 typer.echo("stopped")
 
 
-def _wait_ready(child: subprocess.Popen[bytes], ready: Path, stop: list[int]) -> bool:
+def _wait_ready(
+    name: str, child: subprocess.Popen[bytes], ready: Callable[[], bool], stop: list[int]
+) -> bool:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not stop:
-        if ready.exists():
+        if ready():
             return True
         if child.poll() is not None:
             raise WorkerStartError(
-                f"the job worker exited with code {child.returncode} while starting",
-                "see its log lines above; check PACS_HUB_BROKER_URL and the database",
+                f"the {name} exited with code {child.returncode} while starting",
+                "see its log lines above; check the port (PACS_HUB_HTTP_PORT), "
+                "PACS_HUB_BROKER_URL and the database",
             )
         time.sleep(0.1)
     if stop:
         return False
-    raise WorkerStartError("the job worker did not start within 120 s", "see its log above")
+    raise WorkerStartError(f"the {name} did not start within 120 s", "see its log above")
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:

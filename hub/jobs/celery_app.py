@@ -32,7 +32,7 @@ _configured: list[tuple[str, str]] = []
 def broker_folders(settings: Settings) -> dict[str, Path]:
     """The filesystem broker's folders (created if missing)."""
     root = settings.data_dir.resolve() / "broker"
-    folders = {name: root / name for name in ("in", "out", "processed")}
+    folders = {name: root / name for name in ("in", "out", "processed", "control")}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
     return folders
@@ -70,6 +70,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "data_folder_in": str(folders["in"]),
             "data_folder_out": str(folders["in"]),
             "processed_folder": str(folders["processed"]),
+            # exchange tables; kombu's default is ./control in the current directory
+            "control_folder": str(folders["control"]),
             "store_processed": False,
             "polling_interval": FILESYSTEM_POLLING_S,
         }

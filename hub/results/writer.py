@@ -105,8 +105,14 @@ def write_results(
 
 
 def _write_all(folder: Path, planned: list[tuple[Dataset, str]]) -> list[Path]:
-    """Write each dataset via temp file + fsync + rename; undo everything on failure."""
+    """Write each dataset via temp file + fsync + rename; undo everything on failure.
+
+    A file that replaces an earlier result of the same name (a re-run: same UIDs) keeps a
+    hard-linked backup until every file is in place, so a failed re-run restores the earlier
+    results instead of leaving none.
+    """
     done: list[Path] = []
+    backups: list[tuple[Path, Path]] = []
     temp: Path | None = None
     created = _missing_parents(folder)
     try:
@@ -119,6 +125,10 @@ def _write_all(folder: Path, planned: list[tuple[Dataset, str]]) -> list[Path]:
                 stream.flush()
                 os.fsync(stream.fileno())
             target = folder / name
+            if target.exists():
+                backup = Path(f"{temp}.previous")
+                os.link(target, backup)
+                backups.append((backup, target))
             os.replace(temp, target)
             temp = None
             done.append(target)
@@ -126,8 +136,15 @@ def _write_all(folder: Path, planned: list[tuple[Dataset, str]]) -> list[Path]:
     except Exception as exc:
         if temp is not None:
             temp.unlink(missing_ok=True)
+        restored = {target for _, target in backups}
         for path in done:
-            path.unlink(missing_ok=True)
+            if path not in restored:
+                path.unlink(missing_ok=True)
+        for backup, target in backups:
+            os.replace(backup, target)
+            # rename() between two links of one file does nothing (POSIX): the target was
+            # never replaced, so the backup is just a second name to drop
+            backup.unlink(missing_ok=True)
         for directory in created:  # deepest first; only folders this call made
             try:
                 directory.rmdir()
@@ -137,6 +154,8 @@ def _write_all(folder: Path, planned: list[tuple[Dataset, str]]) -> list[Path]:
             f"could not write results into {folder}: {exc}",
             "check that the output folder is writable and has free space",
         ) from exc
+    for backup, _ in backups:
+        backup.unlink(missing_ok=True)
     return done
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +35,7 @@ def test_up_check_reports_started_and_missing_parts(capsys):
     assert f"data directory : {data_dir}" in out
     assert "started        : plugin registry" in out
     assert "not available  : DICOM SCP (port 11112, AE PACSHUB)" in out
-    assert "web UI and REST API (port 8000)" in out
+    assert "REST inference API, web UI - not part of this release yet" in out
     enabled = "models enabled : 0" not in out
     assert code == (0 if enabled else 1)
 
@@ -61,7 +63,13 @@ def test_up_runs_a_worker_until_ctrl_c(tmp_path):
         key: value for key, value in os.environ.items()
         if key not in ("PACS_HUB_DATABASE_URL", "PACS_HUB_BROKER_URL")
     }
-    env.update(PACS_HUB_DATA_DIR=str(data_dir), PACS_HUB_CONFIG=str(config))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        http_port = probe.getsockname()[1]
+    env.update(
+        PACS_HUB_DATA_DIR=str(data_dir), PACS_HUB_CONFIG=str(config),
+        PACS_HUB_HTTP_PORT=str(http_port),
+    )
     pacs_hub = str(Path(sys.executable).with_name("pacs-hub"))
     log = (tmp_path / "up.err").open("w")
     up = subprocess.Popen(
@@ -81,6 +89,9 @@ def test_up_runs_a_worker_until_ctrl_c(tmp_path):
         assert "pacs-hub is up" in out, out + (tmp_path / "up.err").read_text()
         assert "job worker (embedded broker, 1 processes)" in out
         assert "not available  : DICOM SCP (port 11112, AE PACSHUB)" in out
+        assert f"web app on http://127.0.0.1:{http_port}" in out
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/api/v1/health") as answer:
+            assert json.loads(answer.read())["status"] == "ok"
         subprocess.run(
             [pacs_hub, "phantom", str(tmp_path / "ct"), "--slices", "8", "--size", "64"],
             env=env, check=True, capture_output=True,
@@ -146,3 +157,11 @@ def test_phantom_is_deterministic(tmp_path, capsys):
     a, b = load_series([tmp_path / "a"]), load_series([tmp_path / "b"])
     np.testing.assert_array_equal(a.volume, b.volume)
     assert a.series_instance_uid == b.series_instance_uid
+
+
+def test_bad_option_value_is_a_usage_error_not_a_traceback(tmp_path, capsys):
+    assert main(["phantom", str(tmp_path / "p"), "--slices", "6"]) == 2
+    err = capsys.readouterr().err
+    assert "Invalid value for '--slices'" in err and "Traceback" not in err
+    assert main(["infer", "--no-such-option"]) == 2
+    assert "No such option" in capsys.readouterr().err

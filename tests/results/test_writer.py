@@ -185,3 +185,28 @@ def test_failure_keeps_a_folder_that_existed(make_source, tmp_path, monkeypatch)
     with pytest.raises(ResultError):
         write_results(source.series, lung_manifest(), Result(source.truth, MEASURED), out)
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
+
+
+def test_failed_rerun_restores_the_earlier_results(make_source, tmp_path, monkeypatch):
+    source = make_source()
+    out = tmp_path / "out"
+    first = write_results(source.series, lung_manifest(), Result(source.truth, MEASURED), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    calls = []
+    real_replace = os.replace
+
+    def failing_replace(src: str | Path, dst: str | Path) -> None:
+        calls.append(dst)
+        if len(calls) == 2:  # the SEG is replaced, the SR's rename fails
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr("hub.results.writer.os.replace", failing_replace)
+    changed = dict(MEASURED, left_volume=9.0)
+    with pytest.raises(ResultError):
+        write_results(source.series, lung_manifest(), Result(source.truth, changed), out)
+    monkeypatch.setattr("hub.results.writer.os.replace", real_replace)
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(after) == sorted(before), sorted(after)
+    assert after == before, "the earlier SEG and SR are back, nothing else is left"
+    assert first.seg_path.name in after and first.sr_path.name in after

@@ -174,9 +174,10 @@ def _wait_ready(
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:
-    """Warm shutdown (SIGTERM) of the worker's process group, then SIGKILL after the grace."""
+    """Warm shutdown: SIGTERM to the child's main process only (Celery then lets running
+    jobs finish, uvicorn drains requests); SIGKILL to its whole group after the grace."""
     if child.poll() is None:
-        _signal_group(child.pid, signal.SIGTERM)
+        child.terminate()
         try:
             child.wait(timeout=STOP_GRACE_S)
         except subprocess.TimeoutExpired:

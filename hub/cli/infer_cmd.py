@@ -71,19 +71,9 @@ def infer(
 
 
 def _summary(series: Any, loaded: Any, result: Any, files: Any, timings: dict[str, float]) -> dict:
+    from hub.results.summary import findings_summary
+
     manifest = loaded.manifest
-    segments = []
-    for spec in manifest.segments:
-        voxels = int(files.counts.get(spec.label, 0)) if files.counts else 0
-        segments.append(
-            {
-                "label": spec.label,
-                "name": spec.name,
-                "voxels": voxels,
-                "volume_ml": round(voxels * series.voxel_volume_ml, 6),
-            }
-        )
-    units = {m.key: m.unit.value for m in manifest.measurements}
     return {
         "model": {"name": manifest.name, "version": manifest.version},
         "series": {
@@ -95,15 +85,7 @@ def _summary(series: Any, loaded: Any, result: Any, files: Any, timings: dict[st
             "columns": int(series.volume.shape[2]),
             "spacing_mm": [round(float(v), 4) for v in series.spacing],
         },
-        "segments": segments,
-        "measurements": [
-            {"key": key, "value": float(value), "unit": units.get(key, "")}
-            for key, value in result.measurements.items()
-        ],
-        "findings": [
-            {"key": key, "value": value, "score": result.scores.get(key)}
-            for key, value in result.findings.items()
-        ],
+        **findings_summary(series, manifest, result, files),
         "files": {
             "seg": str(files.seg_path) if files.seg_path else None,
             "sr": str(files.sr_path) if files.sr_path else None,

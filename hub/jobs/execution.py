@@ -203,28 +203,11 @@ def run_pipeline(job: Job) -> tuple[dict[str, float], dict[str, Any], Path]:
 
 
 def _summary(series: Any, loaded: Any, outcome: Any, files: Any) -> dict[str, Any]:
-    manifest, result = loaded.manifest, outcome.result
-    units = {m.key: m.unit.value for m in manifest.measurements}
-    ml = series.voxel_volume_ml
+    from hub.results.summary import findings_summary
+
     return {
         "seg": {"uid": files.seg_uid, "path": str(files.seg_path) if files.seg_path else None},
         "sr": {"uid": files.sr_uid, "path": str(files.sr_path) if files.sr_path else None},
-        "segments": [
-            {
-                "label": spec.label,
-                "name": spec.name,
-                "voxels": int(files.counts.get(spec.label, 0)),
-                "volume_ml": round(int(files.counts.get(spec.label, 0)) * ml, 6),
-            }
-            for spec in manifest.segments
-        ],
-        "measurements": [
-            {"key": key, "value": float(value), "unit": units.get(key, "")}
-            for key, value in result.measurements.items()
-        ],
-        "findings": [
-            {"key": key, "value": value, "score": result.scores.get(key)}
-            for key, value in result.findings.items()
-        ],
+        **findings_summary(series, loaded.manifest, outcome.result, files),
         "slices": int(series.volume.shape[0]),
     }

@@ -1,10 +1,5 @@
-"""Fixtures for the web layer: the database (same contract as tests/db), a client, a server.
-
-``database`` repeats tests/db/conftest.py's session fixture (pytest does not share fixtures
-between sibling folders): it takes ``PACS_HUB_DATABASE_URL`` when set — so ``make test``'s
-PostgreSQL run covers these tests too — and otherwise one SQLite file per session. Whichever
-of the two runs first sets the variable, and the other then agrees with it.
-"""
+"""Fixtures for the web layer: a client and a real server (the ``database`` and
+``jobs_table`` fixtures come from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -22,32 +17,6 @@ import httpx
 import pytest
 
 BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(scope="session")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Configure Django once for the session and migrate; yields the database URL."""
-    url = os.environ.get("PACS_HUB_DATABASE_URL") or (
-        f"sqlite:///{tmp_path_factory.mktemp('db') / 'hub.sqlite3'}"
-    )
-    os.environ["PACS_HUB_DATABASE_URL"] = url
-    from hub.settings import reset_settings
-
-    reset_settings()
-    from hub.db import migrate
-
-    migrate()
-    yield url
-
-
-@pytest.fixture
-def jobs_table(database: str) -> Iterator[None]:
-    """An empty job table for one test."""
-    from hub.jobs.models import Job
-
-    Job.objects.all().delete()
-    yield
-    Job.objects.all().delete()
 
 
 def free_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -168,3 +169,39 @@ def test_model_queue_from_settings_reaches_only_workers_of_that_queue(
     assert job.state == "queued"  # nobody consumes "gpu" yet
     start_worker(queues="gpu")
     assert wait_for(job.pk, DONE).state == "succeeded"
+
+
+def test_jobs_behind_a_killed_worker_are_not_lost(start_worker, make_series):
+    """A worker holding a running job (and possibly more it fetched) dies: every job still
+    runs once another worker is up, whatever the broker did with the fetched messages."""
+    first = start_worker(concurrency=2)
+    jobs = [submit(*make_series(), "slow-test") for _ in range(5)]
+    wait_for(jobs[0].pk, ("running",), timeout=20)
+    time.sleep(0.5)  # let the worker fetch what it will
+    first.kill()
+    start_worker()
+    finished = [wait_for(job.pk, DONE, timeout=90) for job in jobs]
+    assert [job.state for job in finished] == ["succeeded"] * 5, [j.error for j in finished]
+    for job in finished:
+        seg, sr = result_files(job)
+        assert len(seg) == 1 and len(sr) == 1
+
+
+def test_urgent_jobs_jump_the_queue_on_redis_fifo_on_the_embedded_broker(
+    start_worker, make_series
+):
+    """Redis honours job priority (urgent before off-peak); kombu's filesystem transport has no
+    priorities, so the embedded broker runs jobs in submission order (documented)."""
+    from hub.jobs.models import Job
+
+    waiting = [submit(*make_series(), "bright-test", priority=Job.Priority.OFF_PEAK)
+               for _ in range(3)]
+    urgent = submit(*make_series(), "bright-test", priority=Job.Priority.URGENT)
+    start_worker(concurrency=1)
+    done = [wait_for(job.pk, DONE, timeout=60) for job in [*waiting, urgent]]
+    assert all(job.state == "succeeded" for job in done)
+    order = [job.pk for job in sorted(done, key=lambda job: job.started_at)]
+    if os.environ.get("PACS_HUB_BROKER_URL", "").startswith("redis"):
+        assert order[0] == urgent.pk, order
+    else:
+        assert order == [job.pk for job in [*waiting, urgent]], order

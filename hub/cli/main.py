@@ -23,7 +23,16 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from hub.cli import infer_cmd, jobs_cmd, manage_cmd, phantom_cmd, plugins_cmd, up_cmd, web_cmd
+    from hub.cli import (
+        dicom_cmd,
+        infer_cmd,
+        jobs_cmd,
+        manage_cmd,
+        phantom_cmd,
+        plugins_cmd,
+        up_cmd,
+        web_cmd,
+    )
 
     app.add_typer(plugins_cmd.app, name="plugins")
     app.command("infer")(infer_cmd.infer)
@@ -33,6 +42,8 @@ def _register() -> None:
     app.command("web")(web_cmd.web)
     app.command("phantom")(phantom_cmd.phantom)
     app.command("manage", context_settings=manage_cmd.CONTEXT)(manage_cmd.manage)
+    app.command("echo")(dicom_cmd.echo)
+    app.command("send")(dicom_cmd.send)
 
 
 def report_error(error: HubError) -> None:

@@ -97,6 +97,16 @@ class JobsOptions(BaseModel):
         return max([self.default_time_limit, *self.time_limits.values()]) + self.hard_limit_grace
 
 
+class StorageOptions(BaseModel):
+    """The ``[storage]`` table: how received instances are written."""
+
+    #: Free space (MiB) the data directory keeps; below it, stores fail with OutOfSpaceError
+    #: and the SCP answers "out of resources".
+    min_free_mb: int = Field(default=500, ge=0)
+    #: Record each file's SHA-256 in the index (one extra read of the file, page-cache hot).
+    checksums: bool = True
+
+
 class TomlSource(PydanticBaseSettingsSource):
     """Reads the TOML file named by ``PACS_HUB_CONFIG`` (top-level keys and tables)."""
 
@@ -161,6 +171,7 @@ class Settings(BaseSettings):
     routes: list[Route] = Field(default_factory=list)
     inference: InferenceOptions = Field(default_factory=InferenceOptions)
     jobs: JobsOptions = Field(default_factory=JobsOptions)
+    storage: StorageOptions = Field(default_factory=StorageOptions)
 
     @field_validator("ae_title")
     @classmethod

@@ -21,6 +21,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "hub.jobs",
+    "hub.storage",
 ]
 DATABASES = {"default": database_config(_hub.resolved_database_url)}
 LOGGING_CONFIG = None

@@ -31,10 +31,10 @@ from hub.plugins.validation import (
     Finding,
     LoadedModel,
     Source,
+    loaded_model,
     make_finding,
     manifest_finding,
     manifest_of,
-    resolve_model_path,
     validate_model,
 )
 from hub.sdk import ModelPlugin
@@ -246,15 +246,10 @@ def _load_candidate(
     for plugin in plugins:
         manifest = manifest_of(plugin)
         if manifest.name in disabled or manifest.key in disabled:
-            model = LoadedModel(
-                plugin_name=name,
-                plugin=plugin,
-                manifest=manifest,
-                model_path=resolve_model_path(plugin, manifest),
-                enabled=False,
-                source=candidate.source,
-                distribution=candidate.distribution,
+            model = loaded_model(
+                plugin, name, source=candidate.source, distribution=candidate.distribution
             )
+            model.enabled = False
             model.findings.append(
                 make_finding(
                     "plugins.W001",

@@ -142,6 +142,25 @@ def resolve_model_path(plugin: ModelPlugin, manifest: ModelManifest) -> Path:
     return (base / path).resolve()
 
 
+def loaded_model(
+    plugin: ModelPlugin,
+    plugin_name: str,
+    *,
+    source: Source = "path",
+    distribution: str | None = None,
+) -> LoadedModel:
+    """A :class:`LoadedModel` for ``plugin``, not yet validated (enabled, no findings)."""
+    manifest = manifest_of(plugin)
+    return LoadedModel(
+        plugin_name=plugin_name,
+        plugin=plugin,
+        manifest=manifest,
+        model_path=resolve_model_path(plugin, manifest),
+        source=source,
+        distribution=distribution,
+    )
+
+
 def validate_model(
     plugin: ModelPlugin,
     plugin_name: str,
@@ -154,15 +173,7 @@ def validate_model(
     Raises :class:`ValueError` only when ``plugin`` has no valid manifest (the caller reports
     that as E009, see :func:`manifest_of`).
     """
-    manifest = manifest_of(plugin)
-    loaded = LoadedModel(
-        plugin_name=plugin_name,
-        plugin=plugin,
-        manifest=manifest,
-        model_path=resolve_model_path(plugin, manifest),
-        source=source,
-        distribution=distribution,
-    )
+    loaded = loaded_model(plugin, plugin_name, source=source, distribution=distribution)
     for finding in check_model_file(loaded):
         loaded.disable(finding)
     return loaded

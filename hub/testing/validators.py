@@ -13,7 +13,13 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PACKAGES = {"dcmdump": "dcmtk", "dciodvfy": "dicom3tools"}
+PACKAGES = {
+    "dcmdump": "dcmtk",
+    "storescp": "dcmtk",
+    "dciodvfy": "dicom3tools",
+    "redis-server": "redis-server",
+    "nginx": "nginx-light",
+}
 
 
 @dataclass
@@ -25,7 +31,7 @@ class Report:
 
 
 def find_tool(name: str) -> str:
-    """Path of ``dcmdump`` or ``dciodvfy``; :class:`FileNotFoundError` names the package."""
+    """Path of an external program; :class:`FileNotFoundError` names its Debian package."""
     path = shutil.which(name)
     if path is None:
         package = PACKAGES.get(name, name)
@@ -75,7 +81,7 @@ def in_ci() -> bool:
     """True when running under CI (``CI=true``), where integration tests must not skip."""
     import os
 
-    return os.environ.get("CI", "").lower() == "true"
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def require_tool(name: str) -> str:

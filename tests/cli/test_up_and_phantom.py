@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from hub.cli.main import main
 from hub.inference import load_series
 from hub.plugins.manager import reset_registry
 from hub.settings import get_settings
+from hub.testing.net import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -63,9 +63,7 @@ def test_up_runs_a_worker_until_ctrl_c(tmp_path):
         key: value for key, value in os.environ.items()
         if key not in ("PACS_HUB_DATABASE_URL", "PACS_HUB_BROKER_URL")
     }
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        http_port = probe.getsockname()[1]
+    http_port = free_port()
     env.update(
         PACS_HUB_DATA_DIR=str(data_dir), PACS_HUB_CONFIG=str(config),
         PACS_HUB_HTTP_PORT=str(http_port),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from hub.testing.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "deploy" / "nginx" / "pacs-hub.conf.template"
@@ -31,11 +32,6 @@ BIN = Path(sys.executable).parent
 Spawn = Callable[..., subprocess.Popen[bytes]]
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 NGINX = shutil.which("nginx") or next(

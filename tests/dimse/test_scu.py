@@ -19,15 +19,12 @@ from hub.cli.main import main
 from hub.dimse import scu
 from hub.settings import reset_settings
 from hub.testing.dicom import write_series
+from hub.testing.net import free_port
 from hub.testing.validators import require_tool
 
 StartPeer = Callable[..., tuple[int, Path]]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes], deadline: float = 10.0) -> None:

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from jobs_helpers import in_ci
 
 from hub.testing.onnx_models import threshold_segmenter
+from hub.testing.validators import in_ci
 
 PACS_HUB = str(Path(sys.executable).with_name("pacs-hub"))
 

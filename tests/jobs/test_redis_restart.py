@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -10,15 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jobs_helpers import in_ci, submit, wait_for
+from jobs_helpers import submit, wait_for
+
+from hub.testing.net import free_port
+from hub.testing.validators import require_tool
 
 DONE = ("succeeded", "failed", "cancelled")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RedisServer:
@@ -61,10 +59,7 @@ class RedisServer:
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    if not shutil.which("redis-server"):
-        if in_ci():
-            pytest.fail("redis-server is not installed (apt-get install redis-server)")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    require_tool("redis-server")
     server = RedisServer(tmp_path)
     server.start()
     yield server

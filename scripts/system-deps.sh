@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite uses, when they are missing.
 # dcmtk: dcmdump/storescu; dicom3tools: dciodvfy; mricron-data: the Colin27 T1 brain volume;
-# nginx-light: runs deploy/nginx/pacs-hub.conf.template in tests/deploy (any nginx will do).
+# nginx-light: runs deploy/nginx/pacs-hub.conf.template in tests/deploy (any nginx will do);
+# orthanc: the real PACS of the DICOM integration tests and benchmarks/ingest.py.
 set -euo pipefail
 missing=()
 command -v dcmdump >/dev/null 2>&1 || missing+=(dcmtk)
 command -v dciodvfy >/dev/null 2>&1 || missing+=(dicom3tools)
 [ -f /usr/share/mricron/templates/ch2.nii.gz ] || missing+=(mricron-data)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v Orthanc >/dev/null 2>&1 || [ -x /usr/sbin/Orthanc ] || missing+=(orthanc)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

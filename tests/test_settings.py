@@ -103,3 +103,35 @@ def test_placeholder_secret_refused_in_production(clean_env):
     clean_env.setenv("PACS_HUB_SECRET_KEY", "x" * 40)
     assert build_settings().secret_key.get_secret_value() == "x" * 40
     assert "x" * 40 not in repr(build_settings())
+
+
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        ({"name": "r", "match": {"Modality": "CT("}}, "not a valid regex"),
+        ({"name": "r", "match": {"Modalty": "CT"}}, "'Modalty' is not a DICOM keyword"),
+        ({"name": "r", "send_to": ["nowhere"]}, "unknown peer(s) nowhere"),
+        ({"name": "r", "priority": "asap"}, "routes.0.priority"),
+    ],
+)
+def test_bad_routes_are_refused_naming_the_rule(clean_env, route, message):
+    with pytest.raises(ConfigError) as info:
+        build_settings(routes=[route])
+    assert message in str(info.value)
+
+
+def test_routes_and_dicom_limits_from_toml(clean_env, tmp_path, monkeypatch):
+    config = tmp_path / "hub.toml"
+    config.write_text(
+        '[dicom]\nmax_associations = 4\nlate_instances = "ignore"\n'
+        '[[peers]]\nname = "pacs"\nae_title = "ORTHANC"\nhost = "127.0.0.1"\nport = 4242\n'
+        '[[routes]]\nname = "ct"\nmatch = { Modality = "CT", calling_ae = "CT0[1-9]" }\n'
+        'send_to = ["pacs"]\npriority = "urgent"\ncontinue = true\n'
+    )
+    monkeypatch.setenv("PACS_HUB_CONFIG", str(config))
+    settings = build_settings()
+    assert settings.dicom.max_associations == 4 and settings.dicom.late_instances == "ignore"
+    route = settings.routes[0]
+    assert route.continue_ and route.priority == "urgent" and route.send_to == ["pacs"]
+    with pytest.raises(ConfigError, match="peer names must be unique"):
+        build_settings(peers=[settings.peers[0].model_dump()] * 2, routes=[])

@@ -43,6 +43,33 @@ def is_embedded(settings: Settings) -> bool:
     return not settings.broker_url
 
 
+def embedded_task_ids(settings: Settings) -> set[str]:
+    """Task ids of the messages waiting in the embedded broker's folder.
+
+    kombu's filesystem transport removes a message file when a worker fetches it and has no
+    real acknowledgement, so a worker killed with fetched messages loses them; the reaper
+    compares this set with the queued jobs to send those messages again.
+    """
+    import json
+
+    ids: set[str] = set()
+    folder = broker_folders(settings)["in"]
+    for entry in os.scandir(folder):
+        if not entry.name.endswith(".msg"):
+            continue
+        try:
+            with open(entry.path, "rb") as handle:
+                message = json.loads(handle.read() or b"{}")
+        except (OSError, ValueError):  # fetched meanwhile, or still being written
+            continue
+        task_id = (message.get("headers") or {}).get("id") or (
+            message.get("properties") or {}
+        ).get("correlation_id")
+        if task_id:
+            ids.add(str(task_id))
+    return ids
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery configuration derived from the hub settings."""
     config: dict[str, Any] = {

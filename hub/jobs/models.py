@@ -58,6 +58,9 @@ class Job(models.Model):
     error_kind = models.CharField(max_length=64, blank=True)
     worker_host = models.CharField(max_length=255, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    #: When the job's message becomes due (enqueue time plus any retry countdown); the
+    #: embedded broker's lost-message check only looks at jobs that are past due.
+    due_at = models.DateTimeField(null=True, blank=True)
     #: The current owner of a running job (host:pid:random); every update a worker makes is
     #: conditional on it, so two workers can never both own a job.
     lease_owner = models.CharField(max_length=128, blank=True)

@@ -146,7 +146,8 @@ def enqueue(job: Job, countdown: float | None = None) -> None:
         time_limit=soft + options.hard_limit_grace,
         countdown=countdown,
     )
-    Job.objects.filter(pk=job.pk).update(task_id=result.id)
+    due = timezone.now() + timedelta(seconds=countdown or 0)
+    Job.objects.filter(pk=job.pk).update(task_id=result.id, due_at=due)
 
 
 def retry_job(job_id: int) -> Job:
@@ -281,6 +282,39 @@ def recover_stale_jobs() -> list[int]:
             enqueue(job)
             recovered.append(job.pk)
     return recovered
+
+
+def requeue_lost_messages() -> list[int]:
+    """Send again the messages of queued jobs that the embedded broker no longer holds.
+
+    Only the embedded (filesystem) broker loses messages: it deletes a message file when a
+    worker fetches it, so a worker killed before it claimed the job takes the message with
+    it. Redis keeps unacknowledged messages and delivers them again by itself. A job counts as
+    lost when it has been due for longer than the lease and its task id is not among the
+    waiting messages; sending one twice is harmless (only one worker can claim a job).
+    """
+    from hub.jobs.celery_app import embedded_task_ids, is_embedded
+
+    settings = get_settings()
+    if not is_embedded(settings):
+        return []
+    overdue = timezone.now() - timedelta(seconds=settings.jobs.lease_seconds)
+    candidates = list(Job.objects.filter(state__in=CLAIMABLE, due_at__lt=overdue))
+    if not candidates:
+        return []
+    waiting = embedded_task_ids(settings)
+    requeued: list[int] = []
+    for job in candidates:
+        if job.task_id in waiting:
+            continue
+        # re-check under the condition, so a job claimed meanwhile is left alone
+        if not Job.objects.filter(pk=job.pk, state__in=CLAIMABLE, task_id=job.task_id).exists():
+            continue
+        logger.warning("job %s (series %s): its message was lost, sent again",
+                       job.pk, job.series_instance_uid)
+        enqueue(job)
+        requeued.append(job.pk)
+    return requeued
 
 
 def job_summary(job: Job) -> dict[str, Any]:

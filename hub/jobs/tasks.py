@@ -68,7 +68,8 @@ def run_job(self: Task, job_id: int) -> str:
 
 
 class Reaper(threading.Thread):
-    """Every half lease, queue again the running jobs whose worker stopped heart-beating."""
+    """Every half lease, queue again the running jobs whose worker stopped heart-beating, and
+    send again the messages the embedded broker lost with a killed worker."""
 
     def __init__(self, interval: float) -> None:
         super().__init__(name="job-reaper", daemon=True)
@@ -78,12 +79,13 @@ class Reaper(threading.Thread):
     def run(self) -> None:
         from django.db import close_old_connections, connection
 
-        from hub.jobs.services import recover_stale_jobs
+        from hub.jobs.services import recover_stale_jobs, requeue_lost_messages
 
         while not self.stopped.wait(self.interval):
             try:
                 close_old_connections()
                 recover_stale_jobs()
+                requeue_lost_messages()
             except Exception:
                 logger.exception("job reaper failed; trying again")
         connection.close()

@@ -205,3 +205,38 @@ def test_urgent_jobs_jump_the_queue_on_redis_fifo_on_the_embedded_broker(
         assert order[0] == urgent.pk, order
     else:
         assert order == [job.pk for job in [*waiting, urgent]], order
+
+
+def test_message_lost_by_the_embedded_broker_is_sent_again(make_series):
+    """The filesystem broker deletes a message when a worker fetches it: a worker killed before
+    claiming takes it along. The reaper finds the overdue queued job and sends it again; a job
+    whose message still waits is left alone."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from hub.jobs.celery_app import broker_folders, embedded_task_ids, is_embedded
+    from hub.jobs.models import Job
+    from hub.jobs.services import requeue_lost_messages
+    from hub.settings import get_settings
+
+    settings = get_settings()
+    if not is_embedded(settings):
+        assert requeue_lost_messages() == []  # Redis redelivers by itself
+        return
+    lost, waiting = (submit(*make_series(), "bright-test") for _ in range(2))
+    lost.refresh_from_db()
+    waiting.refresh_from_db()
+    assert {lost.task_id, waiting.task_id} <= embedded_task_ids(settings)
+    assert requeue_lost_messages() == []  # not yet overdue
+    past = timezone.now() - timedelta(seconds=settings.jobs.lease_seconds + 5)
+    Job.objects.filter(pk__in=[lost.pk, waiting.pk]).update(due_at=past)
+    for path in broker_folders(settings)["in"].glob("*.msg"):
+        if lost.task_id in path.read_text():
+            path.unlink()  # what a fetching worker does
+    assert lost.task_id not in embedded_task_ids(settings)
+    assert requeue_lost_messages() == [lost.pk]
+    lost.refresh_from_db()
+    assert lost.task_id in embedded_task_ids(settings)
+    assert lost.due_at > past
+    assert requeue_lost_messages() == []  # sent once, not again on every sweep

@@ -24,6 +24,7 @@ app = typer.Typer(
 
 def _register() -> None:
     from hub.cli import (
+        accounts_cmd,
         dicom_cmd,
         infer_cmd,
         jobs_cmd,
@@ -44,6 +45,8 @@ def _register() -> None:
     app.command("manage", context_settings=manage_cmd.CONTEXT)(manage_cmd.manage)
     app.command("echo")(dicom_cmd.echo)
     app.command("send")(dicom_cmd.send)
+    app.add_typer(accounts_cmd.user_app, name="user")
+    app.add_typer(accounts_cmd.token_app, name="token")
 
 
 def report_error(error: HubError) -> None:

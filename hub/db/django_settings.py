@@ -20,12 +20,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "django.contrib.sessions",
     "hub.accounts",
     "hub.jobs",
     "hub.storage",
 ]
 DATABASES = {"default": database_config(_hub.resolved_database_url)}
 LOGGING_CONFIG = None
+SESSION_COOKIE_NAME = "pacs_hub_session"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = 12 * 3600
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",

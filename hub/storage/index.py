@@ -2,6 +2,12 @@
 
 One transaction per instance. The series row is locked (``select_for_update``) before its
 instance is looked up, so concurrent stores into one series queue on it and counts stay exact.
+
+Late instances: a *new* instance (not a re-sent SOP Instance UID) stored into a ``complete``
+series re-opens it for its next completion run when ``[dicom] late_instances = "rerun"``, or
+is marked :attr:`~hub.storage.models.Instance.ignored_for_routing` when ``"ignore"``. Because
+the series row is locked here and completion claims it with a conditional ``UPDATE``, an
+instance is either part of the run that completes or re-opens the series afterwards.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from hub.settings import get_settings
 from hub.storage.header import Header
-from hub.storage.models import Instance, Series
+from hub.storage.models import RESULT_SOURCE, Instance, Series
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +82,7 @@ def _index(
             "received_at": now,
         }
         if existing is None:
+            fields["ignored_for_routing"] = _arrive(series, source)
             instance = Instance.objects.create(
                 sop_instance_uid=header.sop_instance_uid, series=series, **fields
             )
@@ -82,6 +90,7 @@ def _index(
             return IndexResult(instance, duplicate=False, replaced_path="")
         replaced = existing.path if existing.path != path else ""
         if existing.series_id != series.pk:
+            fields["ignored_for_routing"] = _arrive(series, source)
             _count(existing.series_id, -1)
             _count(series.pk, +1)
             existing.series = series
@@ -124,6 +133,39 @@ def _locked_series(header: Header, now: datetime, calling_ae: str, called_ae: st
             ]
         )
     return series
+
+
+def _arrive(series: Series, source: str) -> bool:
+    """Update the locked ``series`` for a new instance; True when it is ignored for routing."""
+    changed: list[str] = []
+    ignored = False
+    if source == RESULT_SOURCE and not series.hub_results:
+        series.hub_results = True
+        changed.append("hub_results")
+    if series.completion_run:
+        series.late_instance_count += 1
+        changed.append("late_instance_count")
+    if series.state == Series.State.COMPLETE:
+        if get_settings().dicom.late_instances == "rerun":
+            series.state = Series.State.RECEIVING
+            changed.append("state")
+            log.info(
+                "series %s: late instance after completion run %d; re-opened for run %d",
+                series.series_instance_uid,
+                series.completion_run,
+                series.completion_run + 1,
+            )
+        else:
+            ignored = True
+            log.info(
+                "series %s: late instance after completion run %d ignored for routing "
+                "(late_instances = ignore)",
+                series.series_instance_uid,
+                series.completion_run,
+            )
+    if changed:
+        series.save(update_fields=changed)
+    return ignored
 
 
 def _count(series_pk: int, delta: int) -> None:

@@ -10,13 +10,29 @@ from __future__ import annotations
 
 from django.db import models
 
+#: ``Instance.source`` of the SEG/SR objects the hub writes itself; never routed.
+RESULT_SOURCE = "result"
+
 
 class Series(models.Model):
-    """One series as received; its state machine is driven by series completion (routing)."""
+    """One series as received; its state machine is driven by series completion (routing).
+
+    ``receiving`` -> ``complete`` when :mod:`hub.routing.completion` completes it (quiet
+    period, association released + grace, forced by an admin, or at once for the hub's own
+    results); ``completion_run`` counts the completions. A new instance stored into a complete
+    series either re-opens it for the next run (``[dicom] late_instances = "rerun"``) or is
+    kept out of routing (``"ignore"``, :attr:`Instance.ignored_for_routing`).
+    """
 
     class State(models.TextChoices):
         RECEIVING = "receiving"
         COMPLETE = "complete"
+
+    class CompletionReason(models.TextChoices):
+        QUIET = "quiet", "quiet period passed"
+        RELEASED = "released", "association released"
+        FORCED = "forced", "forced by an admin"
+        RESULT = "result", "hub results (never routed)"
 
     series_instance_uid = models.CharField(max_length=64, unique=True)
     study_instance_uid = models.CharField(max_length=64, db_index=True)
@@ -30,6 +46,19 @@ class Series(models.Model):
     first_received_at = models.DateTimeField()
     last_received_at = models.DateTimeField()
     state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVING)
+    #: When the association that brought instances of this series was last released.
+    released_at = models.DateTimeField(null=True, blank=True)
+    #: When the series last completed, why, and how many times it has completed.
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completion_reason = models.CharField(
+        max_length=16, choices=CompletionReason.choices, blank=True
+    )
+    completion_run = models.PositiveIntegerField(default=0)
+    #: New instances stored after the first completion (re-opened or ignored).
+    late_instance_count = models.PositiveIntegerField(default=0)
+    #: True when instances came from the hub itself (``source="result"``: SEG/SR); such a
+    #: series is never routed.
+    hub_results = models.BooleanField(default=False)
 
     class Meta:
         verbose_name_plural = "series"
@@ -51,9 +80,11 @@ class Instance(models.Model):
     #: Hex SHA-256 of the file, "" when ``[storage] checksums`` is off.
     sha256 = models.CharField(max_length=64, blank=True)
     transfer_syntax_uid = models.CharField(max_length=64, blank=True)
-    #: How it arrived: ``scp``, ``rest``, ``stow``.
+    #: How it arrived: ``scp``, ``rest``, ``stow``, or ``result`` (written by the hub itself).
     source = models.CharField(max_length=16, default="scp")
     received_at = models.DateTimeField()
+    #: Stored into a complete series with ``late_instances = "ignore"``: kept, not routed.
+    ignored_for_routing = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["series_id", "id"]

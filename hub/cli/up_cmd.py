@@ -1,16 +1,20 @@
 """``pacs-hub up``: everything on one machine with embedded defaults.
 
-Prepares the data directory, migrates the database, loads and validates the plugins, starts a
-job worker child process (embedded filesystem broker unless ``PACS_HUB_BROKER_URL`` is set) and
-the web app (``pacs-hub web`` on ``PACS_HUB_HTTP_PORT``), and stays in the foreground until
-Ctrl-C or SIGTERM, when it stops both cleanly. The DICOM SCP is not part of this release yet;
-``up`` says so.
+Prepares the data directory, migrates the database, creates the first ``admin`` user when
+there is none (its random password is printed once, here, and never logged), loads and
+validates the plugins, and starts three child processes: a job worker (embedded filesystem
+broker unless ``PACS_HUB_BROKER_URL`` is set), the DICOM SCP (``pacs-hub scp`` on
+``PACS_HUB_DICOM_PORT``, with series completion and routing) and the web app (``pacs-hub web``
+on ``PACS_HUB_HTTP_PORT``). It stays in the foreground until Ctrl-C or SIGTERM, then stops them
+in reverse order: the web app, the SCP (open associations end), the worker (running jobs
+finish first).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -55,6 +59,11 @@ def up(
         from hub.db import migrate
 
         migrate()
+        from hub.accounts.services import ensure_initial_admin
+
+        first_password = ensure_initial_admin()
+    else:
+        first_password = None
     registry = get_registry()
     enabled = registry.enabled()
     disabled = [m for m in registry.models if not m.enabled]
@@ -72,22 +81,23 @@ def up(
     processes = settings.jobs.concurrency or os.cpu_count() or 1
     broker = "embedded broker" if not settings.broker_url else redacted(settings.broker_url)
     worker_part = f"job worker ({broker}, {processes} processes)"
-    web_part = f"web app (http://127.0.0.1:{settings.http_port}: health, metrics)"
+    scp_part = f"DICOM SCP (AE {settings.ae_title} on port {settings.dicom_port})"
+    web_part = f"web app (http://127.0.0.1:{settings.http_port})"
     started = "plugin registry (validated), data directory, database"
     typer.echo(
         f"  started        : {started}"
-        + ("" if check_only else f", {worker_part}, {web_part}")
+        + ("" if check_only else f", {worker_part}, {scp_part}, {web_part}")
     )
-    typer.echo(
-        "  not available  : DICOM SCP (port "
-        f"{settings.dicom_port}, AE {settings.ae_title}), REST inference API, web UI"
-        " - not part of this release yet"
-    )
+    if first_password:
+        typer.echo(
+            f"  first admin    : user 'admin', password {first_password} "
+            "(shown once; log in and change it)"
+        )
     if not enabled:
         raise typer.Exit(code=1)
     if check_only:
         return
-    code = run_in_foreground(processes, settings.http_port)
+    code = run_in_foreground(processes, settings.http_port, settings.dicom_port)
     raise typer.Exit(code=code)
 
 
@@ -104,8 +114,19 @@ def _http_ready(port: int) -> Callable[[], bool]:
     return ready
 
 
-def run_in_foreground(processes: int, http_port: int) -> int:
-    """Start the worker and the web app, wait for Ctrl-C/SIGTERM, stop both; exit code."""
+def _port_open(port: int) -> Callable[[], bool]:
+    def ready() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    return ready
+
+
+def run_in_foreground(processes: int, http_port: int, dicom_port: int) -> int:
+    """Start the worker, the SCP and the web app, wait for Ctrl-C/SIGTERM, stop them."""
     stop_requested: list[int] = []
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -125,16 +146,23 @@ def run_in_foreground(processes: int, http_port: int) -> int:
                 env={**os.environ, READY_FILE_ENV: str(ready_file)},
                 start_new_session=True,
             )
+            children["DICOM SCP"] = subprocess.Popen(
+                [*hub, "scp", "--port", str(dicom_port)], start_new_session=True
+            )
             children["web app"] = subprocess.Popen(
                 [*hub, "web", "--port", str(http_port)], start_new_session=True
             )
-            checks = {"job worker": ready_file.exists, "web app": _http_ready(http_port)}
+            checks = {
+                "job worker": ready_file.exists,
+                "DICOM SCP": _port_open(dicom_port),
+                "web app": _http_ready(http_port),
+            }
             for name, check in checks.items():
                 if not _wait_ready(name, children[name], check, stop_requested):
                     return 0 if stop_requested else 1
             typer.echo(
-                f"pacs-hub is up: web app on http://127.0.0.1:{http_port}; "
-                "press Ctrl-C to stop"
+                f"pacs-hub is up: web app on http://127.0.0.1:{http_port}, DICOM on port "
+                f"{dicom_port}; press Ctrl-C to stop"
             )
             while not stop_requested:
                 dead = [name for name, child in children.items() if child.poll() is not None]
@@ -143,7 +171,9 @@ def run_in_foreground(processes: int, http_port: int) -> int:
                     typer.echo(f"error: the {dead[0]} exited with code {code}", err=True)
                     return 1
                 time.sleep(0.2)
-            typer.echo("stopping the web app and the job worker (running jobs finish first) ...")
+            typer.echo(
+                "stopping the web app, the SCP and the job worker (running jobs finish first) ..."
+            )
             return 0
         finally:
             for child in reversed(list(children.values())):

@@ -33,9 +33,8 @@ def test_up_check_reports_started_and_missing_parts(capsys):
     out = capsys.readouterr().out
     data_dir = get_settings().data_dir.resolve()
     assert f"data directory : {data_dir}" in out
-    assert "started        : plugin registry" in out
-    assert "not available  : DICOM SCP (port 11112, AE PACSHUB)" in out
-    assert "REST inference API, web UI - not part of this release yet" in out
+    assert "started        : plugin registry (validated), data directory, database\n" in out
+    assert "first admin" not in out  # --check creates nobody
     enabled = "models enabled : 0" not in out
     assert code == (0 if enabled else 1)
 
@@ -54,8 +53,13 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
-def test_up_runs_a_worker_until_ctrl_c(tmp_path):
-    """``pacs-hub up`` starts a worker, runs a submitted job, and stops cleanly on SIGINT."""
+def test_up_receives_routes_and_runs_until_ctrl_c(tmp_path):
+    """``pacs-hub up`` prints the first admin's password once, starts worker, SCP and web app;
+    a series sent by dcmtk's storescu is completed, routed to ct-lung-seg and run; a job
+    submitted by hand runs too; SIGINT stops everything and leaves no process behind."""
+    from hub.testing.validators import require_tool
+
+    storescu = require_tool("storescu")
     data_dir = tmp_path / "hub-data"
     config = tmp_path / "hub.toml"
     config.write_text("[jobs]\nconcurrency = 1\n")
@@ -63,10 +67,11 @@ def test_up_runs_a_worker_until_ctrl_c(tmp_path):
         key: value for key, value in os.environ.items()
         if key not in ("PACS_HUB_DATABASE_URL", "PACS_HUB_BROKER_URL")
     }
-    http_port = free_port()
+    http_port, dicom_port = free_port(), free_port()
     env.update(
         PACS_HUB_DATA_DIR=str(data_dir), PACS_HUB_CONFIG=str(config),
-        PACS_HUB_HTTP_PORT=str(http_port),
+        PACS_HUB_HTTP_PORT=str(http_port), PACS_HUB_DICOM_PORT=str(dicom_port),
+        PACS_HUB_SERIES_QUIET_SECONDS="2",
     )
     pacs_hub = str(Path(sys.executable).with_name("pacs-hub"))
     log = (tmp_path / "up.err").open("w")
@@ -86,8 +91,9 @@ def test_up_runs_a_worker_until_ctrl_c(tmp_path):
         out = "".join(lines)
         assert "pacs-hub is up" in out, out + (tmp_path / "up.err").read_text()
         assert "job worker (embedded broker, 1 processes)" in out
-        assert "not available  : DICOM SCP (port 11112, AE PACSHUB)" in out
+        assert f"DICOM SCP (AE PACSHUB on port {dicom_port})" in out
         assert f"web app on http://127.0.0.1:{http_port}" in out
+        assert "first admin    : user 'admin', password " in out
         with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/api/v1/health") as answer:
             assert json.loads(answer.read())["status"] == "ok"
         subprocess.run(
@@ -98,19 +104,22 @@ def test_up_runs_a_worker_until_ctrl_c(tmp_path):
             [pacs_hub, "jobs", "submit", "--model", "ct-lung-seg", str(tmp_path / "ct")],
             env=env, check=True, capture_output=True, text=True,
         )
-        job_id = submitted.stdout.strip()
-        state = ""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and state not in ("succeeded", "failed"):
-            shown = subprocess.run(
-                [pacs_hub, "jobs", "show", job_id, "--json"],
-                env=env, check=True, capture_output=True, text=True,
-            )
-            job = json.loads(shown.stdout)
-            state = job["state"]
-            time.sleep(0.3)
-        assert state == "succeeded", job
+        job = _wait_job(pacs_hub, env, submitted.stdout.strip())
+        assert job["state"] == "succeeded", job
         assert Path(job["result"]["seg"]["path"]).is_file()
+        subprocess.run(
+            [pacs_hub, "phantom", str(tmp_path / "ct2"), "--slices", "8", "--size", "64"],
+            env=env, check=True, capture_output=True,
+        )
+        sent = subprocess.run(
+            [storescu, "-aec", "PACSHUB", "+sd", "127.0.0.1", str(dicom_port),
+             str(tmp_path / "ct2")],
+            env={**env, "TCP_NODELAY": "1"}, capture_output=True, text=True, timeout=60,
+        )
+        assert sent.returncode == 0, sent.stderr
+        routed = _wait_routed_job(pacs_hub, env, timeout=60)
+        assert routed["trigger"] == "route" and routed["model"]["name"] == "ct-lung-seg"
+        assert _wait_job(pacs_hub, env, str(routed["id"]))["state"] == "succeeded"
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=60) == 0
         assert "stopped" in up.stdout.read()
@@ -120,6 +129,33 @@ def test_up_runs_a_worker_until_ctrl_c(tmp_path):
         log.close()
     time.sleep(0.5)
     assert _processes_with(f"PACS_HUB_DATA_DIR={data_dir}") == []
+
+
+def _wait_job(pacs_hub: str, env: dict[str, str], job_id: str, timeout: float = 60) -> dict:
+    job: dict = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and job.get("state") not in ("succeeded", "failed"):
+        shown = subprocess.run(
+            [pacs_hub, "jobs", "show", job_id, "--json"],
+            env=env, check=True, capture_output=True, text=True,
+        )
+        job = json.loads(shown.stdout)
+        time.sleep(0.3)
+    return job
+
+
+def _wait_routed_job(pacs_hub: str, env: dict[str, str], timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = subprocess.run(
+            [pacs_hub, "jobs", "list", "--json"], env=env, check=True, capture_output=True,
+            text=True,
+        )
+        routed = [job for job in json.loads(listed.stdout) if job["trigger"] == "route"]
+        if routed:
+            return routed[0]
+        time.sleep(0.5)
+    raise AssertionError("no routed job within the timeout")
 
 
 def test_up_check_does_not_create_data_dir(tmp_path, monkeypatch, capsys):

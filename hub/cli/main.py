@@ -45,6 +45,10 @@ def _register() -> None:
     app.command("manage", context_settings=manage_cmd.CONTEXT)(manage_cmd.manage)
     app.command("echo")(dicom_cmd.echo)
     app.command("send")(dicom_cmd.send)
+    from hub.cli import routing_cmd
+
+    app.add_typer(routing_cmd.series_app, name="series")
+    app.add_typer(routing_cmd.routes_app, name="routes")
     app.add_typer(accounts_cmd.user_app, name="user")
     app.add_typer(accounts_cmd.token_app, name="token")
 

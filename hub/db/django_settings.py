@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "hub.accounts",
     "hub.jobs",
     "hub.storage",
+    "hub.routing",
 ]
 DATABASES = {"default": database_config(_hub.resolved_database_url)}
 LOGGING_CONFIG = None

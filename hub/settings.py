@@ -160,6 +160,26 @@ class OutboxOptions(BaseModel):
     timeout: float = Field(default=30.0, gt=0)
 
 
+class ApiOptions(BaseModel):
+    """The ``[api]`` table: limits of the REST API's uploads and waits, and readiness."""
+
+    #: Largest request body of an upload (``/models/{name}/infer``, ``/dicom/upload``,
+    #: ``/dicom/parse``) in bytes; larger ones answer 413 before or while they stream in.
+    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1024)
+    #: Files in one upload (multipart parts plus zip entries) at most.
+    max_files: int = Field(default=10000, ge=1)
+    #: Bytes the files of an uploaded zip may expand to at most (checked in the central
+    #: directory before extracting, and counted while extracting).
+    max_expanded_bytes: int = Field(default=4 * 1024**3, ge=1024)
+    #: Largest ``?wait=`` of ``POST /models/{name}/infer`` (seconds).
+    max_wait_seconds: float = Field(default=600.0, ge=0)
+    #: Sub-checks of ``GET /api/v1/health/ready`` that make it answer 503 when they fail;
+    #: the others (``scp``, ``models`` by default) are reported only.
+    ready_requires: list[Literal["database", "broker", "storage", "scp", "models"]] = Field(
+        default_factory=lambda: ["database", "broker", "storage"]
+    )
+
+
 class TomlSource(PydanticBaseSettingsSource):
     """Reads the TOML file named by ``PACS_HUB_CONFIG`` (top-level keys and tables)."""
 
@@ -226,6 +246,7 @@ class Settings(BaseSettings):
     jobs: JobsOptions = Field(default_factory=JobsOptions)
     storage: StorageOptions = Field(default_factory=StorageOptions)
     outbox: OutboxOptions = Field(default_factory=OutboxOptions)
+    api: ApiOptions = Field(default_factory=ApiOptions)
 
     @field_validator("ae_title")
     @classmethod

@@ -1,8 +1,8 @@
 """Prometheus metrics read from the database at scrape time.
 
-Every number comes from the job table when ``/metrics`` is scraped, never from counters kept in
-one process, so the figures are the same whichever web worker answers and however many job
-workers run on however many machines.
+Every number comes from the database (the job, instance and outbox tables) when ``/metrics``
+is scraped, never from counters kept in one process, so the figures are the same whichever web
+worker answers and however many SCPs and job workers run on however many machines.
 
 Exposed (besides the standard ``process_*``, ``python_gc_*`` and ``python_info`` metrics):
 
@@ -13,13 +13,21 @@ Exposed (besides the standard ``process_*``, ``python_gc_*`` and ``python_info``
   buckets computed over all rows, so ``histogram_quantile`` works on it;
 - ``pacs_hub_queue_depth{queue}``: jobs queued or retrying per Celery queue;
 - ``pacs_hub_database_up``: 1 when the job table could be read, 0 otherwise (the job metrics
-  are then absent rather than wrong).
+  are then absent rather than wrong);
+- ``pacs_hub_cstore_instances_total{source}`` and ``pacs_hub_cstore_bytes_total{source}``:
+  instances stored in the hub and their bytes, by how they arrived (``scp``, ``rest``,
+  ``stow``, and ``result`` for the SEG/SR the hub wrote itself), counted in the instance index
+  (:class:`StorageCollector`; an instance stored again is counted once; deleting instances
+  from the index lowers them, which Prometheus treats as a counter reset);
+- ``pacs_hub_outbox_items{state}``: outbox items (deliveries of results to ``send_to`` peers)
+  per state, zeros included (pending, sending, sent, dead, cancelled);
+- ``pacs_hub_outbox_backlog``: outbox items still to deliver (pending + sending).
 
-Not exposed yet, on purpose: ``pacs_hub_outbox_backlog`` arrives with the outbox (the SCP
-release), and C-STORE counts and bytes arrive with the SCP (issue 3). Both live in other
-processes, so they too must come from the database: the SCP release adds a collector reading
-the instance index and registers it with :func:`register_collector` (this module imports
-nothing from :mod:`hub.dimse` or :mod:`hub.web`, so either layer may use it).
+The SCP, the workers and the outbox all run in other processes than the web app, so these
+too come from the database (:class:`OutboxCollector` reads the outbox table through Django's
+app registry: this module imports nothing from :mod:`hub.dimse` or :mod:`hub.web`, so either
+layer may use it). Other layers can add their own DB-reading collectors with
+:func:`register_collector`.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import (
+    CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
@@ -52,9 +61,9 @@ _extra_collectors: list[Collector] = []
 def register_collector(collector: Collector) -> None:
     """Add a collector to every registry :func:`build_registry` makes from now on.
 
-    The hook for metrics owned by other layers (C-STORE counts and bytes, outbox backlog):
-    such a collector must read shared state (the database) at scrape time, like
-    :class:`JobsCollector`, so that any number of processes report one truth.
+    The hook for metrics owned by other layers: such a collector must read shared state (the
+    database) at scrape time, like :class:`JobsCollector`, so that any number of processes
+    report one truth.
     """
     _extra_collectors.append(collector)
 
@@ -162,12 +171,97 @@ class JobsCollector(Collector):
         yield stages
 
 
+class StorageCollector(Collector):
+    """C-STORE counts and bytes by source, read from the instance index at each scrape."""
+
+    #: Sources always reported (zeros included); others appear when rows carry them.
+    SOURCES = ("scp", "rest", "stow", "result")
+
+    def collect(self) -> Iterable[Metric]:
+        from django.db import DatabaseError
+
+        try:
+            return list(self._metrics())
+        except DatabaseError as exc:
+            log.warning("metrics: cannot read the instance index: %s", type(exc).__name__)
+            return []
+
+    def _metrics(self) -> Iterator[Metric]:
+        from django.db.models import Count, Sum
+
+        from hub.storage.models import Instance
+
+        counts = dict.fromkeys(self.SOURCES, 0)
+        sizes = dict.fromkeys(self.SOURCES, 0)
+        for row in Instance.objects.order_by().values("source").annotate(
+            n=Count("id"), size=Sum("size")
+        ):
+            counts[row["source"]] = row["n"]
+            sizes[row["source"]] = row["size"] or 0
+        instances = CounterMetricFamily(
+            "pacs_hub_cstore_instances",
+            "Instances stored in the hub (index rows) by source: scp, rest, stow, result.",
+            labels=["source"],
+        )
+        size = CounterMetricFamily(
+            "pacs_hub_cstore_bytes",
+            "Bytes of the instances stored in the hub by source.",
+            labels=["source"],
+        )
+        for source in sorted(counts):
+            instances.add_metric([source], float(counts[source]))
+            size.add_metric([source], float(sizes[source]))
+        yield instances
+        yield size
+
+
+class OutboxCollector(Collector):
+    """Outbox items per state and the delivery backlog, read from the outbox table."""
+
+    STATES = ("pending", "sending", "sent", "dead", "cancelled")
+    BACKLOG = ("pending", "sending")
+
+    def collect(self) -> Iterable[Metric]:
+        from django.db import DatabaseError
+
+        try:
+            return list(self._metrics())
+        except (DatabaseError, LookupError) as exc:  # LookupError: app not installed
+            log.warning("metrics: cannot read the outbox table: %s", type(exc).__name__)
+            return []
+
+    def _metrics(self) -> Iterator[Metric]:
+        from django.apps import apps
+        from django.db.models import Count
+
+        item = apps.get_model("dimse", "OutboxItem")
+        counts = dict.fromkeys(self.STATES, 0)
+        for row in item.objects.order_by().values("state").annotate(n=Count("id")):
+            counts[row["state"]] = row["n"]
+        items = GaugeMetricFamily(
+            "pacs_hub_outbox_items",
+            "Outbox items (deliveries of results to send_to peers) by state.",
+            labels=["state"],
+        )
+        for state in sorted(counts):
+            items.add_metric([state], float(counts[state]))
+        yield items
+        yield GaugeMetricFamily(
+            "pacs_hub_outbox_backlog",
+            "Outbox items still to deliver (pending + sending).",
+            value=float(sum(counts[state] for state in self.BACKLOG)),
+        )
+
+
 def build_registry() -> CollectorRegistry:
-    """A registry with the process metrics, :class:`JobsCollector` and registered collectors."""
+    """A registry with the process metrics, the hub's DB-reading collectors and registered ones."""
     from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
 
     registry = CollectorRegistry(auto_describe=False)
-    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR, JobsCollector()):
+    for collector in (
+        PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR,
+        JobsCollector(), StorageCollector(), OutboxCollector(),
+    ):
         registry.register(collector)
     for collector in _extra_collectors:
         registry.register(collector)

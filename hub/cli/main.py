@@ -29,6 +29,7 @@ def _register() -> None:
         infer_cmd,
         jobs_cmd,
         manage_cmd,
+        outbox_cmd,
         phantom_cmd,
         plugins_cmd,
         up_cmd,
@@ -45,6 +46,7 @@ def _register() -> None:
     app.command("manage", context_settings=manage_cmd.CONTEXT)(manage_cmd.manage)
     app.command("echo")(dicom_cmd.echo)
     app.command("send")(dicom_cmd.send)
+    app.add_typer(outbox_cmd.app, name="outbox")
     from hub.cli import routing_cmd
 
     app.add_typer(routing_cmd.series_app, name="series")

@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "hub.jobs",
     "hub.storage",
     "hub.routing",
+    "hub.dimse",
 ]
 DATABASES = {"default": database_config(_hub.resolved_database_url)}
 LOGGING_CONFIG = None

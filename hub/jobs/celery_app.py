@@ -25,7 +25,7 @@ DEFAULT_QUEUES = ("default",)
 FILESYSTEM_POLLING_S = 0.05
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.db.django_settings")
-app = Celery("hub", include=["hub.jobs.tasks"])
+app = Celery("hub", include=["hub.jobs.tasks", "hub.dimse.tasks"])
 _configured: list[tuple[str, str]] = []
 
 

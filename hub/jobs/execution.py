@@ -145,7 +145,19 @@ def execute(
     logger.info(
         "job %s succeeded in %.2f s (series %s)", job_id, timings["total"], job.series_instance_uid
     )
+    _hand_off(job_id)
     return "succeeded"
+
+
+def _hand_off(job_id: int) -> None:
+    """Give the results to the outbox (hub storage, send_to peers). A failure is logged and the
+    job stays succeeded: the outbox sweep in every worker's reaper hands it off later."""
+    try:
+        from hub.dimse.outbox import job_succeeded
+
+        job_succeeded(Job.objects.get(pk=job_id))
+    except Exception:
+        logger.exception("job %s: hand-off to the outbox failed; the outbox sweep retries", job_id)
 
 
 def _fail(job: Job, owner: str, error: str, kind: str) -> str:

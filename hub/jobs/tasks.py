@@ -79,6 +79,7 @@ class Reaper(threading.Thread):
     def run(self) -> None:
         from django.db import close_old_connections, connection
 
+        from hub.dimse.outbox import recover_outbox
         from hub.jobs.services import recover_stale_jobs, requeue_lost_messages
 
         while not self.stopped.wait(self.interval):
@@ -86,6 +87,7 @@ class Reaper(threading.Thread):
                 close_old_connections()
                 recover_stale_jobs()
                 requeue_lost_messages()
+                recover_outbox()
             except Exception:
                 logger.exception("job reaper failed; trying again")
         connection.close()

@@ -34,9 +34,9 @@ _DATE = re.compile(r"\d{8}")
 _TIME = re.compile(r"\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?")
 _DATETIME = re.compile(r"\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?")
 _FORMATS = {
-    "DA": (_DATE, "a date YYYYMMDD or a range YYYYMMDD-YYYYMMDD"),
-    "TM": (_TIME, "a time HHMMSS[.ffffff] or a range of them"),
-    "DT": (_DATETIME, "a date-time YYYYMMDDHHMMSS or a range of them"),
+    "DA": (_DATE, "YYYYMMDD[-YYYYMMDD]"),
+    "TM": (_TIME, "HHMMSS[-HHMMSS]"),
+    "DT": (_DATETIME, "YYYYMMDDHHMMSS[-YYYYMMDDHHMMSS]"),
 }
 
 
@@ -108,9 +108,9 @@ def _parse_range(vr: str, text: str) -> tuple[str, str]:
         high = low
     for part in (low, high):
         if part and not pattern.fullmatch(part):
-            raise ValueError(f"{text!r} is not {expected}")
+            raise ValueError(f"{text[:16]!r} is not {expected}")
     if not low and not high:
-        raise ValueError(f"{text!r} is not {expected}")
+        raise ValueError(f"{text[:16]!r} is not {expected}")
     return _normalise(vr, low, upper=False), _normalise(vr, high, upper=True)
 
 

@@ -8,6 +8,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,9 +21,20 @@ import numpy as np
 from pydicom import Dataset, dcmread
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
+from pynetdicom import AE
+from pynetdicom.sop_class import Verification
 
+from hub.dimse.qr import add_qr_contexts, qr_handlers
+from hub.settings import override_settings
 from hub.storage.store import store_instance
 from hub.testing.dicom import uid_from, write_series
+from hub.testing.net import free_port
+from hub.testing.validators import require_tool
+
+#: The hub's AE title in these tests, a known peer allowed to query, and the move destination.
+HUB_AE = "QRHUB"
+VIEWER_AE = "VIEWER"
+DEST_AE = "DEST"
 
 #: Comprehensive 3D SR, as the hub writes its TID 1500 results.
 COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
@@ -112,3 +129,75 @@ def fill_store(tmp_path: Path) -> Store:
     b.patient_id = str(dcmread(sorted((tmp_path / "b").iterdir())[0],
                                stop_before_pixels=True).PatientID)
     return Store(a=a, b=b, ct_series=ct, result_series=result, mr_series=mr)
+
+
+def configure_peers(destination_port: int = 104) -> None:
+    """Settings: our AE title, VIEWER (a known caller) and DEST (the C-MOVE destination)."""
+    override_settings(ae_title=HUB_AE, peers=[
+        {"name": "viewer", "ae_title": VIEWER_AE, "host": "127.0.0.1", "port": 104},
+        {"name": "dest", "ae_title": DEST_AE, "host": "127.0.0.1", "port": destination_port},
+    ])
+
+
+@contextmanager
+def qr_server() -> Iterator[int]:
+    """A minimal AE with Verification and the Q/R contexts and handlers; yields its port."""
+    ae = AE(ae_title=HUB_AE)
+    ae.add_supported_context(Verification)
+    add_qr_contexts(ae)
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=qr_handlers())
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"storescp exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("storescp did not start listening")
+
+
+@contextmanager
+def storescp(folder: Path, *options: str) -> Iterator[int]:
+    """dcmtk ``storescp`` as DEST writing into ``folder``; yields its port."""
+    tool = require_tool("storescp")
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    proc = subprocess.Popen(
+        [tool, "-od", str(folder), "-aet", DEST_AE, *options, str(port)],
+        env={**os.environ, "TCP_NODELAY": "1"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_listening(port, proc)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def run_tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a dcmtk tool (TCP_NODELAY=1, debug output) and return what it printed."""
+    tool = require_tool(name)
+    return subprocess.run(
+        [tool, "-d", *args], env={**os.environ, "TCP_NODELAY": "1"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def received(folder: Path) -> dict[str, Dataset]:
+    """The DICOM files in ``folder`` by SOP Instance UID."""
+    found = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            ds = dcmread(path)
+            found[str(ds.SOPInstanceUID)] = ds
+    return found

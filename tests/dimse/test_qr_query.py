@@ -138,7 +138,7 @@ def test_retrieve_covers_instances(store: Store):
     (None, {}, "QueryRetrieveLevel is missing"),
     ("FOO", {}, "QueryRetrieveLevel must be STUDY/SERIES/IMAGE"),
     ("PATIENT", {}, "QueryRetrieveLevel must be STUDY/SERIES/IMAGE"),
-    ("STUDY", {"StudyDate": "last week"}, "StudyDate: 'last week' is not a date"),
+    ("STUDY", {"StudyDate": "last week"}, "StudyDate: 'last week' is not YYYYMMDD[-YYYYMMDD]"),
 ])
 def test_bad_identifiers(level: str | None, keys: dict[str, object], message: str):
     ds = identifier(level, **keys) if level else Dataset()

@@ -50,3 +50,15 @@ def client(database: str) -> Iterator[TestClient]:
 
     with TestClient(create_app(), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def empty_hub(database: str, jobs_table: None) -> Iterator[None]:
+    """No stored series or instances (and no jobs) before and after the test."""
+    from hub.storage.models import Instance, Series
+
+    Instance.objects.all().delete()
+    Series.objects.all().delete()
+    yield
+    Instance.objects.all().delete()
+    Series.objects.all().delete()

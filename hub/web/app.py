@@ -28,6 +28,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from hub import __version__
 from hub.metrics import build_registry, render
 from hub.web import health
+from hub.web.api import DOCS_URL, include_api
+from hub.web.problems import install_handlers
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +39,12 @@ AVAILABLE = (
     (f"{API_PREFIX}/health", "health: version, database reachability, broker kind (JSON)"),
     ("/metrics", "Prometheus metrics: jobs by state and model, stage latencies, queue depth"),
     ("/openapi.json", "OpenAPI schema of the REST API"),
+    ("/api/docs", "REST API documentation (OpenAPI page: models, infer, jobs, DICOM parse/upload)"),
+    (f"{API_PREFIX}/health/ready", "readiness: database, broker, storage, SCP, models (JSON)"),
 )
 NOT_YET = (
     "web UI, users and admin (Django)",
-    "REST inference, jobs and DICOMweb endpoints",
-    "live updates over WebSocket",
+    "DICOMweb endpoints",
 )
 
 
@@ -102,10 +105,12 @@ def create_app() -> FastAPI:
         title="pacs-ai-hub",
         version=__version__,
         lifespan=lifespan,
-        docs_url=None,  # the OpenAPI page comes with the REST API release
+        docs_url=DOCS_URL,
         redoc_url=None,
     )
+    install_handlers(app)
     app.include_router(health.router, prefix=API_PREFIX)
+    include_api(app, API_PREFIX)
     registry = build_registry()
 
     @app.get("/metrics", include_in_schema=False)

@@ -28,6 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from hub import __version__
 from hub.metrics import build_registry, render
 from hub.web import health
+from hub.web.dicomweb.routes import router as dicomweb_router
 from hub.web.api import DOCS_URL, include_api
 from hub.web.problems import install_handlers
 
@@ -110,6 +111,7 @@ def create_app() -> FastAPI:
     )
     install_handlers(app)
     app.include_router(health.router, prefix=API_PREFIX)
+    app.include_router(dicomweb_router)
     include_api(app, API_PREFIX)
     registry = build_registry()
 

@@ -43,7 +43,7 @@ from pydicom.uid import (
     JPEGLSNearLossless,
     RLELossless,
 )
-from pynetdicom import AE, AllStoragePresentationContexts, build_context, evt
+from pynetdicom import AE, AllStoragePresentationContexts, _config, build_context, evt
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelGet,
@@ -115,7 +115,12 @@ def add_qr_contexts(ae: AE) -> None:
     For C-GET the requestor proposes each storage context with the SCP role; we accept both
     roles, so a plain storescu (no role selection) still stores as before. Call it after the
     storage contexts are added: pynetdicom resets a context's roles when it is added again.
+
+    Also stops pynetdicom from logging request and response identifiers (at INFO), which
+    would put patient names and IDs into the logs.
     """
+    _config.LOG_REQUEST_IDENTIFIERS = False
+    _config.LOG_RESPONSE_IDENTIFIERS = False
     for sop_class in QR_CONTEXTS:
         ae.add_supported_context(sop_class)
     for context in AllStoragePresentationContexts:

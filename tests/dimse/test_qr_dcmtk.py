@@ -7,6 +7,7 @@ study A (CT + a hub result SR, ``source="result"``) and study B (RLE-compressed 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,6 +85,17 @@ def test_findscu_study_level_wildcard_and_date_range(hub: int, store: Store, tmp
     assert study.StudyDescription == "Chest CT"
     assert list(study.ModalitiesInStudy) == ["CT", "SR"]  # the hub's SR result is there
     assert (study.NumberOfStudyRelatedSeries, study.NumberOfStudyRelatedInstances) == (2, 4)
+
+
+def test_no_patient_data_in_logs(hub: int, store: Store, tmp_path: Path,
+                                 caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.DEBUG)
+    responses, _ = findscu(hub, tmp_path / "rsp", "QueryRetrieveLevel=STUDY", "PatientID",
+                           "PatientName=Doe*", "PatientBirthDate", "AccessionNumber")
+    assert len(responses) == 1
+    assert "C-FIND STUDY level (STUDY root) from VIEWER: 1 match(es)" in caplog.text
+    for value in ("Doe", "Phantom", store.a.patient_id, str(responses[0].AccessionNumber)):
+        assert value not in caplog.text
 
 
 def test_findscu_series_level_includes_results(hub: int, store: Store, tmp_path: Path):

@@ -11,9 +11,8 @@ then one stored header per study/series); identifiers are checked by
 * **C-GET** sends the matches back over the same association. The requestor proposes the
   storage contexts with the SCP role (SCP/SCU role selection); we accept both roles.
 * **C-MOVE** sends to a ``[[peers]]`` AE title only (else 0xA801, nothing sent), over a
-  sub-association proposing, per SOP class, the uncompressed syntaxes plus each stored
-  compressed syntax; a file whose syntax the peer refused is decompressed (losslessly, same
-  SOP Instance UID) before it is sent.
+  sub-association (:mod:`hub.dimse.qr_send`: stored files keep their transfer syntax, and are
+  decompressed only for a peer that did not accept it).
 
 Logs carry levels, AE titles and counts, never identifier values (they may name a patient).
 """
@@ -21,16 +20,13 @@ Logs carry levels, AE titles and counts, never identifier values (they may name 
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from pydicom import Dataset, dcmread
-from pydicom.errors import InvalidDicomError
+from pydicom import Dataset
 from pydicom.uid import (
     JPEG2000,
-    UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -43,7 +39,7 @@ from pydicom.uid import (
     JPEGLSNearLossless,
     RLELossless,
 )
-from pynetdicom import AE, AllStoragePresentationContexts, _config, build_context, evt
+from pynetdicom import AE, AllStoragePresentationContexts, _config, evt
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelGet,
@@ -55,12 +51,10 @@ from pynetdicom.sop_class import (
 
 from hub.dimse.qr_identifier import QueryError, parse_query
 from hub.dimse.qr_query import find, instances_of
+from hub.dimse.qr_send import CANCEL, PENDING, SubAssociation, datasets, move_contexts
 from hub.settings import Peer, get_settings
-from hub.storage import files
 
 if TYPE_CHECKING:
-    from pynetdicom.association import Association
-
     from hub.storage.models import Instance
 
 log = logging.getLogger(__name__)
@@ -88,14 +82,8 @@ STORE_SYNTAXES = (
     JPEG2000,
     RLELossless,
 )
-#: Offered for every SOP class of a C-MOVE sub-association.
-UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
-#: Presentation contexts one association may propose (PS3.8 limit).
-MAX_CONTEXTS = 128
 #: Largest PDU we offer to receive on a C-MOVE sub-association.
 MAX_PDU = 128 * 1024
-PENDING = 0xFF00
-CANCEL = 0xFE00
 SUCCESS = 0x0000
 MOVE_DESTINATION_UNKNOWN = 0xA801
 #: Failure (Cxxx, "unable to process") for a calling AE title that is not a known peer.
@@ -186,7 +174,7 @@ def handle_get(event: evt.Event) -> Iterator[Any]:
         return
     log.info("C-GET from %s: %d instance(s)", calling, len(instances))
     yield len(instances)
-    yield from _datasets(event, instances, lambda: event.assoc)
+    yield from datasets(event, instances, lambda: event.assoc)
 
 
 def handle_move(event: evt.Event) -> Iterator[Any]:
@@ -204,15 +192,15 @@ def handle_move(event: evt.Event) -> Iterator[Any]:
         yield _NOWHERE
         yield 0
         return
-    sub = _SubAssociation()
+    sub = SubAssociation()
     log.info("C-MOVE from %s to %s: %d instance(s)", calling, peer.name, len(instances))
     yield peer.host, peer.port, {
-        "contexts": _move_contexts(instances),
+        "contexts": move_contexts(instances),
         "max_pdu": MAX_PDU,
         "evt_handlers": [(evt.EVT_CONN_OPEN, sub.opened)],
     }
     yield len(instances)
-    yield from _datasets(event, instances, lambda: sub.assoc)
+    yield from datasets(event, instances, lambda: sub.assoc)
 
 
 # -- access, identifiers, matches -------------------------------------------------------------
@@ -313,86 +301,3 @@ def _amend_final_response(event: evt.Event, status: int, comment: str) -> None:
         original(primitive, context_id)
 
     dimse.send_msg = send_msg  # type: ignore[method-assign]
-
-
-# -- sending ---------------------------------------------------------------------------------
-
-
-class _SubAssociation:
-    """Catches the C-MOVE sub-association when it connects (and sets TCP_NODELAY on it)."""
-
-    def __init__(self) -> None:
-        self.assoc: Association | None = None
-
-    def opened(self, event: evt.Event) -> None:
-        """EVT_CONN_OPEN of the sub-association."""
-        self.assoc = event.assoc
-        sock = getattr(event.assoc.dul.socket, "socket", None)
-        if sock is not None:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
-
-
-def _move_contexts(instances: list[Instance]) -> list[Any]:
-    """Per SOP class the uncompressed syntaxes, then one context per other stored syntax."""
-    wanted: dict[tuple[str, tuple[str, ...]], None] = {}
-    for instance in instances:
-        if instance.sop_class_uid:
-            wanted[(instance.sop_class_uid, UNCOMPRESSED)] = None
-    for instance in instances:
-        syntax = instance.transfer_syntax_uid
-        if instance.sop_class_uid and syntax and syntax not in UNCOMPRESSED:
-            wanted[(instance.sop_class_uid, (syntax,))] = None
-    return [build_context(sop, list(syntaxes)) for sop, syntaxes in list(wanted)[:MAX_CONTEXTS]]
-
-
-def _datasets(event: evt.Event, instances: list[Instance],
-              assoc: Callable[[], Association | None]) -> Iterator[tuple[int, Dataset | None]]:
-    """(Pending, dataset) per instance; Cancel when the peer sends C-CANCEL."""
-    for done, instance in enumerate(instances):
-        if event.is_cancelled:
-            log.info("retrieve cancelled after %d of %d instance(s)", done, len(instances))
-            yield CANCEL, None
-            return
-        yield PENDING, _load(instance, assoc())
-
-
-def _load(instance: Instance, assoc: Association | None) -> Dataset:
-    """The stored dataset, decompressed when ``assoc`` did not accept its transfer syntax.
-
-    A file that cannot be read or decoded becomes a dataset without file meta, which
-    pynetdicom fails to send: a failed sub-operation naming the SOP Instance UID.
-    """
-    try:
-        ds = dcmread(files.data_dir() / instance.path)
-    except (OSError, InvalidDicomError, ValueError, EOFError) as exc:
-        log.warning("stored instance %s cannot be read: %s", instance.sop_instance_uid,
-                    type(exc).__name__)
-        return _unsendable(instance)
-    syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", ExplicitVRLittleEndian)))
-    if assoc is not None and syntax.is_compressed and not _accepted(assoc, ds, syntax):
-        try:
-            ds.decompress(generate_instance_uid=False)
-        except Exception as exc:  # any decoder failure: this sub-operation fails
-            log.warning("instance %s: peer refused %s and decompressing failed: %s",
-                        instance.sop_instance_uid, syntax.name, type(exc).__name__)
-            return _unsendable(instance)
-    return ds
-
-
-def _accepted(assoc: Association, ds: Dataset, syntax: UID) -> bool:
-    sop_class = ds.get("SOPClassUID")
-    return any(
-        cx.abstract_syntax == sop_class and cx.transfer_syntax[0] == syntax and cx.as_scu
-        for cx in assoc.accepted_contexts
-    )
-
-
-def _unsendable(instance: Instance) -> Dataset:
-    ds = Dataset()
-    if instance.sop_class_uid:
-        ds.SOPClassUID = instance.sop_class_uid
-    ds.SOPInstanceUID = instance.sop_instance_uid
-    return ds

@@ -4,8 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PLUGINS := plugin_examples/ct-lung-seg plugin_examples/mr-brain-extract plugin_examples/us-burned-in-text
 STAMP := $(VENV)/.installed
+VIEWER := hub/web/ui/static/ui/viewer
 
-.PHONY: run test test-scaleout install dev system-deps lint bench clean
+.PHONY: run test test-scaleout install dev system-deps frontend lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +19,20 @@ $(STAMP): $(BIN)/python pyproject.toml $(foreach p,$(PLUGINS),$(p)/pyproject.tom
 ## install: the hub and the example plugins into .venv
 install: $(STAMP)
 
+## frontend: the viewer bundle (npm ci, vite build into $(VIEWER), gitignored); skipped when up to date
+frontend: $(VIEWER)/viewer.js
+
+frontend/node_modules/.package-lock.json: frontend/package.json frontend/package-lock.json
+	@node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
+	  || { echo "make frontend: needs Node.js >= 20.19 and npm (node: $$(node --version 2>/dev/null || echo missing))" >&2; exit 1; }
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(VIEWER)/viewer.js: frontend/node_modules/.package-lock.json frontend/vite.config.js $(wildcard frontend/src/*)
+	cd frontend && npx vite build
+
 ## run: install, then start the hub with embedded defaults (no Redis/PostgreSQL needed)
-run: install
+run: install frontend
 	$(BIN)/pacs-hub up
 
 ## dev: install the development dependencies as well
@@ -31,7 +44,7 @@ system-deps:
 	bash scripts/system-deps.sh
 
 ## test: install everything the tests need, run the whole suite, then the scale-out run
-test: dev system-deps
+test: dev system-deps frontend
 	$(BIN)/python -m pytest
 	$(MAKE) test-scaleout
 

@@ -8,7 +8,8 @@ import { defineConfig } from "vite";
 export default defineConfig({
   base: "./",
   publicDir: false,
-  logLevel: "warn",
+  // "error": the codecs' Node-only imports (fs, path, url) are externalized with a warning each
+  logLevel: "error",
   build: {
     outDir: resolve(import.meta.dirname, "../hub/web/ui/static/ui/viewer"),
     emptyOutDir: true,

@@ -3,6 +3,9 @@
 # dcmtk: dcmdump/storescu; dicom3tools: dciodvfy; mricron-data: the Colin27 T1 brain volume;
 # nginx-light: runs deploy/nginx/pacs-hub.conf.template in tests/deploy (any nginx will do);
 # orthanc: the real PACS of the DICOM integration tests and benchmarks/ingest.py.
+# chromium: the browser of tests/browser (driven by Playwright from PyPI, no browser download);
+# nodejs/npm: `make frontend` bundles the viewer (needs Node.js >= 20.19: the machines ship it;
+# Debian 12's own nodejs is 18, so it is only a last resort when node is missing altogether).
 set -euo pipefail
 missing=()
 command -v dcmdump >/dev/null 2>&1 || missing+=(dcmtk)
@@ -10,6 +13,9 @@ command -v dciodvfy >/dev/null 2>&1 || missing+=(dicom3tools)
 [ -f /usr/share/mricron/templates/ch2.nii.gz ] || missing+=(mricron-data)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v Orthanc >/dev/null 2>&1 || [ -x /usr/sbin/Orthanc ] || missing+=(orthanc)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

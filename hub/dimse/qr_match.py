@@ -3,7 +3,8 @@
 :func:`compile_matcher` turns one key of a request identifier into a predicate over the value an
 entity holds, checking the key's format once up front:
 
-* **universal**: an empty key (or ``*``) matches everything and only asks for the value back;
+* **universal**: an empty key (or a lone ``*``, on any VR) matches everything and only asks
+  for the value back;
 * **list of UIDs** (``UI``): any of the backslash-separated UIDs, exactly;
 * **wildcards** on text VRs (``PN``, ``LO``, ``SH``, ``CS``, ...): ``*`` any run of characters,
   ``?`` one character; person names compare case-insensitively (as Orthanc does by default),
@@ -66,8 +67,8 @@ def compile_matcher(vr: str, value: object) -> Matcher | None:
     Raises :class:`ValueError` naming the expected form when a date/time key is malformed.
     """
     wanted = values_of(value)
-    if not wanted or (vr in WILDCARD_VRS and "*" in wanted):
-        return None
+    if not wanted or wanted == ["*"] or (vr in WILDCARD_VRS and "*" in wanted):
+        return None  # a lone "*" is universal whatever the VR (some viewers send it for UIDs)
     if vr == "SQ":
         return None  # sequence matching is not supported: the key is only returned
     if vr in RANGE_VRS:

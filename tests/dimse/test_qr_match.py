@@ -15,9 +15,11 @@ def test_empty_or_star_is_universal(value: object):
     assert compile_matcher("LO", value) is None
 
 
-def test_star_is_literal_on_uids():
-    match = compile_matcher("UI", "*")
-    assert match is not None and not match("1.2.3")
+def test_lone_star_is_universal_on_any_vr():
+    assert compile_matcher("UI", "*") is None
+    assert compile_matcher("DA", "*") is None
+    match = compile_matcher("UI", ["*", "1.2.3"])  # in a UID list "*" is no wildcard
+    assert match is not None and not match("1.2.4")
 
 
 def test_uid_list():

@@ -69,6 +69,11 @@ class _Follower:
         self.websocket = websocket
         self.sent: dict[int, tuple[str, int, str | None]] = {}
 
+    def remember(self, jobs: list[Any]) -> None:
+        """Mark ``jobs`` as sent (their state when the socket opened is not a change)."""
+        for job in jobs:
+            self.sent[job.id] = (job.state, job.attempts, job.updated_at)
+
     async def send(self, jobs: list[Any]) -> None:
         for job in jobs:
             key = (job.state, job.attempts, job.updated_at)
@@ -106,7 +111,9 @@ async def jobs_socket(
     watcher = asyncio.create_task(_closed(websocket))
     since = _now() - LOOK_BACK
     try:
+        follower.remember(await run_in_threadpool(changed_jobs, since, job_ids, model))
         if job_ids:
+            follower.sent.clear()
             await follower.send(await run_in_threadpool(current_jobs, job_ids))
         while not watcher.done():
             polled_at = _now()

@@ -51,7 +51,7 @@ def study(empty_index: None, phantom: Phantom) -> StoredStudy:
     return store_phantom(phantom)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def tokens(database: str) -> Iterator[Tokens]:
     from django.contrib.auth import get_user_model
 
@@ -71,7 +71,7 @@ def tokens(database: str) -> Iterator[Tokens]:
     User.objects.filter(username__in=USERNAMES).delete()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def client(database: str) -> Iterator[TestClient]:
     from hub.web.app import create_app
 

@@ -51,6 +51,9 @@ def _register() -> None:
 
     app.add_typer(routing_cmd.series_app, name="series")
     app.add_typer(routing_cmd.routes_app, name="routes")
+    from hub.cli import scp_cmd
+
+    app.command("scp")(scp_cmd.scp)
     app.add_typer(accounts_cmd.user_app, name="user")
     app.add_typer(accounts_cmd.token_app, name="token")
 

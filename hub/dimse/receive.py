@@ -1,0 +1,146 @@
+"""The C-STORE side of the SCP: receive into the spool, store durably, answer a status.
+
+pynetdicom is set to receive every C-STORE data set in chunks straight to a file
+(``_config.STORE_RECV_CHUNKED_DATASET``): the decoder writes the preamble, ``DICM``, a File
+Meta group (MediaStorage SOP Class/Instance UID from the request, TransferSyntaxUID of the
+accepted presentation context) and then each P-DATA fragment as it arrives, so memory stays
+flat whatever the size. pynetdicom creates that file with ``tempfile.NamedTemporaryFile`` in the
+system temp folder and deletes it after the handler returns; :func:`receive_into_spool` makes
+it create the file in the hub's spool folder instead (same file system as the storage, a
+``.*.tmp`` name the spool sweep recognises), so :func:`hub.storage.store.store_instance` takes
+it over with a rename, no copy and no re-encode. pynetdicom's later unlink of the moved name
+fails quietly (it ignores ``OSError``).
+
+:func:`store_status` is the handler's core: every outcome becomes a DICOM status at this edge
+(PS3.4 B.2.3), nothing raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from django.db import DatabaseError
+from pydicom import Dataset
+
+from hub.errors import InputError
+from hub.storage import files
+from hub.storage.errors import MissingAttributeError, OutOfSpaceError, StorageError
+from hub.storage.store import StoredInstance, store_instance
+
+log = logging.getLogger(__name__)
+
+SUCCESS = 0x0000
+#: Refused: out of resources (disk below the watermark, or full).
+OUT_OF_RESOURCES = 0xA700
+#: Refused: out of resources, the write or the index failed (transient; send again).
+NOT_STORED = 0xA701
+#: Refused: out of resources, an unexpected error (logged with its traceback).
+INTERNAL_ERROR = 0xA702
+#: Error: data set does not match SOP class (a required attribute is missing, or the data set
+#: contradicts the request).
+DOES_NOT_MATCH = 0xA900
+#: Error: cannot understand (an invalid UID, an undecodable data set).
+CANNOT_UNDERSTAND = 0xC000
+#: ErrorComment is LO: at most 64 characters.
+COMMENT_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one C-STORE came to: the status to answer and, on success, what was stored."""
+
+    status: int
+    comment: str = ""
+    stored: StoredInstance | None = None
+
+    def as_dataset(self) -> Dataset | int:
+        """The handler's return value: an int for success, a status data set otherwise."""
+        if self.status == SUCCESS:
+            return SUCCESS
+        ds = Dataset()
+        ds.Status = self.status
+        if self.comment:
+            ds.ErrorComment = _comment(self.comment)
+        return ds
+
+
+def _comment(text: str) -> str:
+    """``text`` made a valid LO value: one line, no backslash, at most 64 characters."""
+    flat = " ".join(text.replace("\\", "/").split())
+    return flat if len(flat) <= COMMENT_LENGTH else flat[: COMMENT_LENGTH - 3] + "..."
+
+
+def _spool_named_temporary_file(*args: Any, **kwargs: Any) -> IO[bytes]:
+    """``NamedTemporaryFile`` as pynetdicom calls it, created in the hub's spool folder."""
+    kwargs["dir"] = files.spool_dir()
+    kwargs["prefix"] = "."
+    kwargs["suffix"] = files.TEMP_SUFFIX
+    return tempfile.NamedTemporaryFile(*args, **kwargs)  # noqa: SIM115 (pynetdicom closes it)
+
+
+def receive_into_spool() -> None:
+    """Make pynetdicom receive C-STORE data sets in chunks into the spool folder.
+
+    Process-wide (pynetdicom's settings are module globals); idempotent.
+    """
+    from pynetdicom import _config, dimse_messages
+
+    _config.STORE_RECV_CHUNKED_DATASET = True
+    if hasattr(dimse_messages, "NamedTemporaryFile"):
+        dimse_messages.NamedTemporaryFile = _spool_named_temporary_file
+    else:  # a pynetdicom without the hook: store_instance copies across file systems
+        log.warning("pynetdicom no longer exposes NamedTemporaryFile; received files are copied")
+
+
+def store_status(path: Path, *, calling_ae: str, called_ae: str) -> Outcome:
+    """Store the received Part-10 file ``path`` (taken over) and say what to answer."""
+    try:
+        stored = store_instance(path, calling_ae=calling_ae, called_ae=called_ae, source="scp")
+    except MissingAttributeError as exc:
+        return Outcome(DOES_NOT_MATCH, f"missing {exc.field}")
+    except InputError as exc:
+        field = getattr(exc, "field", "")
+        return Outcome(CANNOT_UNDERSTAND, f"invalid {field}" if field else exc.cause)
+    except OutOfSpaceError as exc:
+        log.warning("C-STORE from %s refused: %s", calling_ae, exc.cause)
+        return Outcome(OUT_OF_RESOURCES, "out of disk space, try later")
+    except StorageError as exc:
+        log.error("C-STORE from %s not stored: %s", calling_ae, exc.cause)
+        return Outcome(NOT_STORED, "could not write the instance, try later")
+    except DatabaseError as exc:
+        log.error("C-STORE from %s not indexed: %s", calling_ae, exc)
+        return Outcome(NOT_STORED, "could not index the instance, try later")
+    except Exception:
+        log.exception("C-STORE from %s failed unexpectedly", calling_ae)
+        return Outcome(INTERNAL_ERROR, "internal error, try later")
+    return Outcome(SUCCESS, stored=stored)
+
+
+def sweep_spool(max_age: float) -> int:
+    """Delete spool files older than ``max_age`` seconds; returns how many.
+
+    Only files no association can still be writing: several SCP processes may share one data
+    directory, and an association lives at most ``[dicom] max_association_seconds``.
+    """
+    folder = files.spool_dir()
+    cutoff = time.time() - max_age
+    removed = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not (entry.name.startswith(".") and entry.name.endswith(files.TEMP_SUFFIX)):
+                continue
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                log.warning("could not remove stale spool file %s: %s", entry.path, exc)
+    return removed

@@ -1,0 +1,384 @@
+"""The hub's DICOM SCP: Verification, Storage (and Query/Retrieve from :mod:`hub.dimse.qr`).
+
+One pynetdicom AE answers as ``settings.ae_title`` on ``settings.dicom_port``:
+
+* **Access**, decided when the A-ASSOCIATE-RQ arrives (:func:`access_refusal`): the called AE
+  title must be ours; with ``[dicom] require_known_callers`` the calling AE title must be a
+  ``[[peers]]`` one; below the ``[storage] min_free_mb`` watermark every association is
+  rejected (transient, local limit exceeded); pynetdicom rejects beyond
+  ``max_associations`` the same way.
+* **Limits**: ACSE/DIMSE/network timeouts and the largest PDU we receive from ``[dicom]``;
+  a supervisor thread aborts any association open longer than ``max_association_seconds``,
+  however slowly it trickles, so one peer cannot hold a slot for ever.
+* **C-STORE** (:mod:`hub.dimse.receive`): received in chunks into the spool, then
+  :func:`hub.storage.store.store_instance` makes it durable and indexed before Success.
+* **Series completion**: when an association has ended (released or aborted) and its thread is
+  gone, the supervisor hands the series it stored to
+  :func:`hub.routing.completion.association_released`.
+
+Logs carry AE titles, addresses and counts, never patient data.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydicom.uid import (
+    JPEG2000,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    RLELossless,
+)
+from pynetdicom import AE, AllStoragePresentationContexts, evt
+from pynetdicom.association import Association
+from pynetdicom.sop_class import Verification
+from pynetdicom.transport import ThreadedAssociationServer
+
+from hub.dimse import receive
+from hub.errors import HubError
+from hub.settings import Settings, get_settings
+from hub.storage import files
+from hub.storage.errors import OutOfSpaceError
+
+log = logging.getLogger(__name__)
+
+#: Transfer syntaxes accepted for every storage SOP class, in our order of preference.
+TRANSFER_SYNTAXES = [
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    DeflatedExplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    JPEG2000Lossless,
+    JPEG2000,
+    RLELossless,
+]
+#: A-ASSOCIATE-RJ (result, source, diagnostic), PS3.8 9.3.4.
+CALLED_AE_NOT_RECOGNISED = (0x01, 0x01, 0x07)
+CALLING_AE_NOT_RECOGNISED = (0x01, 0x01, 0x03)
+LOCAL_LIMIT_EXCEEDED = (0x02, 0x03, 0x02)
+#: Seconds between two rounds of the supervisor (time cap, ended associations).
+SUPERVISE_INTERVAL = 0.2
+
+Handler = tuple[evt.EventType, Callable[..., Any]]
+
+
+class ScpError(HubError):
+    """The SCP could not start (port in use, bad address)."""
+
+    exit_code = 7
+
+
+@dataclass
+class Refusal:
+    """Why an association request is rejected, and the A-ASSOCIATE-RJ to send."""
+
+    reason: str
+    rsd: tuple[int, int, int]
+
+
+@dataclass
+class _Tracked:
+    """What the SCP knows of one association while it lives."""
+
+    assoc: Association
+    address: str
+    opened: float = field(default_factory=time.monotonic)
+    calling_ae: str = ""
+    stored: int = 0
+    failed: int = 0
+    size: int = 0
+    series: set[str] = field(default_factory=set)
+    capped: bool = False
+
+
+def access_refusal(called_ae: str, calling_ae: str, settings: Settings) -> Refusal | None:
+    """Why an association from ``calling_ae`` to ``called_ae`` must be rejected, or None."""
+    if called_ae.strip() != settings.ae_title:
+        return Refusal(f"called AE {called_ae!r} is not ours", CALLED_AE_NOT_RECOGNISED)
+    if settings.dicom.require_known_callers and calling_ae.strip() not in {
+        peer.ae_title for peer in settings.peers
+    }:
+        return Refusal(
+            f"calling AE {calling_ae!r} is not a [[peers]] AE title", CALLING_AE_NOT_RECOGNISED
+        )
+    try:
+        files.check_free_space()
+    except OutOfSpaceError as exc:
+        return Refusal(exc.cause, LOCAL_LIMIT_EXCEEDED)
+    return None
+
+
+class SCP:
+    """The SCP; :meth:`start` listens in background threads, :meth:`stop` ends it all.
+
+    ``port`` 0 binds a free port (tests); :attr:`port` is the bound one.
+    """
+
+    def __init__(
+        self, *, host: str = "0.0.0.0", port: int | None = None, ae_title: str | None = None
+    ) -> None:
+        self.settings = get_settings()
+        self.host = host
+        self.requested_port = self.settings.dicom_port if port is None else port
+        self.ae_title = ae_title or self.settings.ae_title
+        if ae_title and ae_title != self.settings.ae_title:
+            self.settings = self.settings.model_copy(update={"ae_title": ae_title})
+        self._server: ThreadedAssociationServer | None = None
+        self._tracked: dict[Association, _Tracked] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._warned_no_routing = False
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> SCP:
+        """Sweep the spool, bind the port and serve; raises :class:`ScpError` if it cannot."""
+        receive.receive_into_spool()
+        from hub.db import setup
+
+        setup()
+        stale = receive.sweep_spool(self.settings.dicom.max_association_seconds)
+        log.info("removed %d stale spool file(s)", stale)
+        ae = self._make_ae()
+        try:
+            self._server = ae.start_server(
+                (self.host, self.requested_port),
+                block=False,
+                evt_handlers=self._handlers(),
+                ae_title=self.ae_title,
+            )
+        except OSError as exc:
+            raise ScpError(
+                f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror or exc}",
+                "choose a free port with --port or PACS_HUB_DICOM_PORT, or stop the other "
+                "process using it",
+            ) from None
+        self._supervisor = threading.Thread(
+            target=self._supervise, name="scp-supervisor", daemon=True
+        )
+        self._supervisor.start()
+        log.info("SCP %s listening on %s:%d", self.ae_title, self.host, self.port)
+        return self
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port."""
+        if self._server is None:
+            raise RuntimeError("the SCP is not started")
+        return int(self._server.server_address[1])
+
+    def stop(self) -> None:
+        """Stop listening, abort open associations and report their series; idempotent."""
+        if self._server is None:
+            return
+        self._stopping.set()
+        server, self._server = self._server, None
+        server.shutdown()
+        for tracked in self._snapshot():
+            if tracked.assoc.is_alive():
+                tracked.assoc.abort()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=10)
+        self._finish_ended(wait=True)
+        log.info("SCP %s stopped", self.ae_title)
+
+    def __enter__(self) -> SCP:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def active_associations(self) -> int:
+        """Associations open now."""
+        return sum(1 for tracked in self._snapshot() if tracked.assoc.is_alive())
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def _make_ae(self) -> AE:
+        options = self.settings.dicom
+        ae = AE(ae_title=self.ae_title)
+        ae.maximum_associations = options.max_associations
+        ae.acse_timeout = options.acse_timeout
+        ae.dimse_timeout = options.dimse_timeout
+        ae.network_timeout = options.network_timeout
+        ae.maximum_pdu_size = options.max_pdu
+        ae.require_called_aet = False  # checked in _on_requested, with a log line
+        ae.add_supported_context(Verification)
+        for context in AllStoragePresentationContexts:
+            ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES)
+        from hub.dimse import qr
+
+        qr.add_qr_contexts(ae)  # after the storage contexts: it adds the C-GET roles
+        return ae
+
+    def _handlers(self) -> list[Handler]:
+        handlers: list[Handler] = [
+            (evt.EVT_CONN_OPEN, self._on_open),
+            (evt.EVT_REQUESTED, self._on_requested),
+            (evt.EVT_REJECTED, self._on_rejected),
+            (evt.EVT_C_ECHO, self._on_echo),
+            (evt.EVT_C_STORE, self._on_store),
+        ]
+        from hub.dimse import qr
+
+        return [*handlers, *qr.qr_handlers()]
+
+    # -- event handlers (association threads) -------------------------------------------------
+
+    def _on_open(self, event: evt.Event) -> None:
+        sock = getattr(event.assoc.dul.socket, "socket", None)
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # the peer already went away
+                pass
+        address = event.address
+        where = f"{address[0]}:{address[1]}" if address else "?"
+        with self._lock:
+            self._tracked[event.assoc] = _Tracked(event.assoc, where)
+
+    def _on_requested(self, event: evt.Event) -> None:
+        assoc = event.assoc
+        request = assoc.requestor.primitive
+        calling = str(request.calling_ae_title).strip()
+        called = str(request.called_ae_title).strip()
+        tracked = self._tracked.get(assoc)
+        if tracked is not None:
+            tracked.calling_ae = calling
+        refusal = access_refusal(called, calling, self.settings)
+        if refusal is None:
+            return
+        log.warning(
+            "association from %s (%s) to %s rejected: %s",
+            calling, tracked.address if tracked else "?", called, refusal.reason,
+        )
+        assoc.acse.send_reject(*refusal.rsd)
+        assoc.kill()
+
+    def _on_rejected(self, event: evt.Event) -> None:
+        rsp = event.assoc.acceptor.primitive
+        tracked = self._tracked.get(event.assoc)
+        log.warning(
+            "association from %s (%s) rejected (result %s, source %s, reason %s)",
+            tracked.calling_ae if tracked else "?", tracked.address if tracked else "?",
+            getattr(rsp, "result", "?"), getattr(rsp, "result_source", "?"),
+            getattr(rsp, "diagnostic", "?"),
+        )
+
+    def _on_echo(self, event: evt.Event) -> int:
+        return 0x0000
+
+    def _on_store(self, event: evt.Event) -> Any:
+        assoc = event.assoc
+        outcome = receive.store_status(
+            event.dataset_path,
+            calling_ae=str(assoc.requestor.ae_title).strip(),
+            called_ae=str(assoc.acceptor.ae_title).strip(),
+        )
+        tracked = self._tracked.get(assoc)
+        if tracked is not None:
+            if outcome.stored is not None:
+                tracked.stored += 1
+                tracked.size += outcome.stored.size
+                tracked.series.add(outcome.stored.series_instance_uid)
+            else:
+                tracked.failed += 1
+        if outcome.stored is None:
+            log.info(
+                "C-STORE from %s answered 0x%04X: %s",
+                tracked.calling_ae if tracked else "?", outcome.status, outcome.comment,
+            )
+        return outcome.as_dataset()
+
+    # -- supervision ------------------------------------------------------------------------
+
+    def _snapshot(self) -> list[_Tracked]:
+        with self._lock:
+            return list(self._tracked.values())
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(SUPERVISE_INTERVAL):
+            try:
+                self._cap_duration()
+                self._finish_ended(wait=False)
+            except Exception:  # the supervisor must survive anything
+                log.exception("SCP supervisor round failed")
+
+    def _cap_duration(self) -> None:
+        limit = self.settings.dicom.max_association_seconds
+        now = time.monotonic()
+        for tracked in self._snapshot():
+            if tracked.capped or now - tracked.opened <= limit:
+                continue
+            if tracked.assoc.is_alive():
+                tracked.capped = True
+                log.warning(
+                    "association from %s (%s) open for more than %g s: aborting it",
+                    tracked.calling_ae, tracked.address, limit,
+                )
+                threading.Thread(
+                    target=tracked.assoc.abort, name="scp-abort", daemon=True
+                ).start()
+
+    def _finish_ended(self, *, wait: bool) -> None:
+        """Log and report every association whose thread has ended (all of them: ``wait``)."""
+        for tracked in self._snapshot():
+            if tracked.assoc.is_alive():
+                if not wait:
+                    continue
+                tracked.assoc.join(timeout=10)
+            with self._lock:
+                self._tracked.pop(tracked.assoc, None)
+            self._report(tracked)
+
+    def _report(self, tracked: _Tracked) -> None:
+        assoc = tracked.assoc
+        if assoc.is_rejected or not tracked.calling_ae:
+            return
+        how = "released" if assoc.is_released else "aborted"
+        if tracked.capped:
+            how = "aborted (time cap)"
+        seconds = time.monotonic() - tracked.opened
+        log.info(
+            "association from %s (%s) %s after %.1f s: %d stored (%d series, %.1f MB), "
+            "%d failed",
+            tracked.calling_ae, tracked.address, how, seconds, tracked.stored,
+            len(tracked.series), tracked.size / 1e6, tracked.failed,
+        )
+        if tracked.series:
+            self._association_released(tracked.series)
+
+    def _association_released(self, series: set[str]) -> None:
+        try:
+            from hub.routing.completion import association_released
+        except ImportError:
+            if not self._warned_no_routing:
+                self._warned_no_routing = True
+                log.warning("hub.routing.completion is missing: series complete by quiet time")
+            return
+        try:
+            association_released(set(series))
+        except Exception:
+            log.exception("recording the end of an association for %d series failed", len(series))
+

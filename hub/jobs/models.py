@@ -86,3 +86,24 @@ class Job(models.Model):
     @property
     def finished(self) -> bool:
         return self.state in self.FINISHED
+
+
+class ModelToggle(models.Model):
+    """An administrator's switch for one model name (all versions): disabled models are refused
+    by :func:`hub.jobs.services.submit_job` and so skipped by routing, with the reason recorded.
+
+    No row means enabled. Read through :mod:`hub.jobs.toggles`.
+    """
+
+    model_name = models.CharField(max_length=64, unique=True)
+    enabled = models.BooleanField(default=True)
+    #: Why it was switched (shown on the plugins page and in the refusal).
+    reason = models.CharField(max_length=200, blank=True)
+    changed_by = models.CharField(max_length=150, blank=True)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model_name"]
+
+    def __str__(self) -> str:
+        return f"{self.model_name}: {'enabled' if self.enabled else 'disabled'}"

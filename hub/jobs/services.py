@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from hub.errors import HubError, InputError
 from hub.jobs.models import Job
+from hub.jobs.toggles import refuse_if_disabled
 from hub.results.uids import is_valid_uid
 from hub.settings import get_settings
 
@@ -69,13 +70,16 @@ def submit_job(
     ``queue`` defaults to ``[jobs.queues]`` for the model, else ``default``.
     The same series, model and version submitted again returns the existing job (nothing runs
     twice) unless ``force``, which creates the next run. Raises :class:`UnknownModelError` /
-    :class:`PluginError` for a missing or disabled model and :class:`InputError` for bad UIDs.
+    :class:`PluginError` for a missing or disabled model (also one an administrator switched off
+    on the plugins page: :class:`hub.jobs.toggles.ModelDisabledError`, which routing records as
+    the skip reason) and :class:`InputError` for bad UIDs.
     """
     from hub.plugins.manager import get_registry
 
     for name, uid in (("SeriesInstanceUID", series_uid), ("StudyInstanceUID", study_uid)):
         if not is_valid_uid(uid):
             raise InputError(f"invalid {name} {uid!r}", "the series' files must carry valid UIDs")
+    refuse_if_disabled(model_name)
     manifest = get_registry().get(model_name).manifest
     first_key = Job.key_for(series_uid, manifest.name, manifest.version)
     existing = Job.objects.filter(idempotency_key=first_key).first()

@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 
 from asgiref.sync import sync_to_async
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from hub import __version__
@@ -88,16 +88,16 @@ def index_page() -> str:
 
 
 def mount_ui(app: FastAPI) -> None:
-    """The Django mount point: everything not matched by the API routes.
+    """The Django web app (:mod:`hub.web.ui`): ``/static/`` files, then Django at ``/``.
 
-    Issue 6 replaces the body with ``app.mount("/", django_asgi_app)`` (Django's
-    ``get_asgi_application()`` after :func:`hub.db.setup`); it must stay the last thing
-    :func:`create_app` adds, because a mount at ``/`` matches every path.
+    Must stay the last thing :func:`create_app` adds: a mount at ``/`` matches every path, so
+    the API routes added before it win. ``/`` itself redirects to the worklist (or the login
+    page first).
     """
+    from hub.web.ui.asgi import DjangoApp, StaticFromFinders
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def index() -> str:
-        return index_page()
+    app.mount("/static", StaticFromFinders(), name="static")
+    app.mount("/", DjangoApp(), name="ui")
 
 
 def create_app() -> FastAPI:

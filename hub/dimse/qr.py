@@ -49,7 +49,7 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelMove,
 )
 
-from hub.dimse.qr_identifier import QueryError, parse_query
+from hub.dimse.qr_identifier import Query, QueryError, parse_query
 from hub.dimse.qr_query import find, instances_of
 from hub.dimse.qr_send import CANCEL, PENDING, SubAssociation, datasets, move_contexts
 from hub.settings import Peer, get_settings
@@ -220,7 +220,7 @@ def _refuse_unknown_caller(calling: str, verb: str) -> None:
     raise Refused(UNKNOWN_CALLER, comment)
 
 
-def _checked_query(event: evt.Event, calling: str, verb: str, *, retrieve: bool) -> Any:
+def _checked_query(event: evt.Event, calling: str, verb: str, *, retrieve: bool) -> Query:
     _refuse_unknown_caller(calling, verb)
     try:
         return parse_query(
@@ -228,7 +228,7 @@ def _checked_query(event: evt.Event, calling: str, verb: str, *, retrieve: bool)
             retrieve=retrieve, ae_title=get_settings().ae_title,
         )
     except QueryError as exc:
-        log.warning("%s from %s refused: %s", verb, calling, exc.cause)
+        log.warning("%s from %s refused: %s", verb, calling, exc.loggable)
         raise Refused(exc.status, exc.cause[:64]) from None
     except Exception as exc:  # the identifier did not decode
         log.warning("%s from %s refused: undecodable identifier (%s)", verb, calling,

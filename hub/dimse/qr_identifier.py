@@ -90,13 +90,17 @@ INTERNAL_ERROR = 0xC002
 
 
 class QueryError(HubError):
-    """A request identifier the hub cannot process; ``cause`` goes back as the ErrorComment."""
+    """A request identifier the hub cannot process; ``cause`` goes back as the ErrorComment.
+
+    ``loggable`` says the same without the key's value (which may be a patient's birth date).
+    """
 
     def __init__(self, cause: str, fix: str = "", *, tag: BaseTag | None = None,
-                 status: int = BAD_IDENTIFIER) -> None:
+                 status: int = BAD_IDENTIFIER, loggable: str = "") -> None:
         super().__init__(cause, fix)
         self.tag = tag
         self.status = status
+        self.loggable = loggable or cause
 
 
 @dataclass
@@ -181,6 +185,7 @@ def _keys(identifier: Dataset, root: str, level: str) -> list[Key]:
             try:
                 matcher = compile_matcher(element.VR, element.value)
             except (ValueError, TypeError) as exc:
-                raise QueryError(f"{element.keyword}: {exc}"[:64], tag=element.tag) from None
+                raise QueryError(f"{element.keyword}: {exc}"[:64], tag=element.tag,
+                                 loggable=f"{element.keyword} is malformed") from None
         keys.append(Key(element, key_level, matcher))
     return keys

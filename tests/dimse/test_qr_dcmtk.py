@@ -98,6 +98,17 @@ def test_no_patient_data_in_logs(hub: int, store: Store, tmp_path: Path,
         assert value not in caplog.text
 
 
+def test_malformed_birth_date_is_not_logged(hub: int, tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.DEBUG)
+    responses, output = findscu(hub, tmp_path / "rsp", "QueryRetrieveLevel=STUDY",
+                                "PatientBirthDate=1970-05-17")
+    assert responses == [] and "0xc000: Failed" in output
+    assert "PatientBirthDate: '1970-05-17' is not YYYYMMDD[-YYYYMMDD]" in output  # to the peer
+    assert "C-FIND from VIEWER refused: PatientBirthDate is malformed" in caplog.text
+    assert "1970" not in caplog.text
+
+
 def test_findscu_series_level_includes_results(hub: int, store: Store, tmp_path: Path):
     responses, _ = findscu(
         hub, tmp_path / "rsp", "QueryRetrieveLevel=SERIES",

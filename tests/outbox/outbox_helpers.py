@@ -62,3 +62,17 @@ def wait_item(
     state = item.state if item is not None else "absent"
     error = item.last_error if item is not None else ""
     raise AssertionError(f"outbox item of job {job_id} is {state}, not {states}: {error}")
+
+
+def wait_stored(job_id: int, timeout: float = 30) -> Any:
+    """Poll until the job's results are stored in the hub (the hand-off follows the job's
+    success in the worker); returns its ResultHandoff."""
+    from hub.dimse.models import ResultHandoff
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        handoff = ResultHandoff.objects.filter(job_id=job_id, stored_at__isnull=False).first()
+        if handoff is not None:
+            return handoff
+        time.sleep(0.1)
+    raise AssertionError(f"the results of job {job_id} were not stored in the hub")

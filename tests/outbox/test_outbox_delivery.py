@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pydicom
-from outbox_helpers import items_of, submit, wait_item, wait_job
+from outbox_helpers import items_of, submit, wait_item, wait_job, wait_stored
 
 from hub.cli.main import main
 from hub.settings import get_settings
@@ -31,7 +31,6 @@ def result_uids(job) -> tuple[str, str]:
 def test_results_reach_the_peer_seg_before_sr_and_are_stored_in_the_hub(
     hub_config, storescp, start_worker, make_series
 ):
-    from hub.dimse.models import ResultHandoff
     from hub.storage.models import Instance
 
     peer = storescp()
@@ -51,8 +50,8 @@ def test_results_reach_the_peer_seg_before_sr_and_are_stored_in_the_hub(
     assert 0 < job.timings["send"] == item.seconds
     assert {"load", "inference", "write", "total"} <= set(job.timings)  # merged, not replaced
 
-    handoff = ResultHandoff.objects.get(job=job)
-    assert handoff.stored_at is not None and handoff.stored_uids == [seg, sr]
+    handoff = wait_stored(job.pk)
+    assert handoff.stored_uids == [seg, sr]
     for uid, path in ((seg, job.result["seg"]["path"]), (sr, job.result["sr"]["path"])):
         row = Instance.objects.get(sop_instance_uid=uid)
         assert row.source == "result"
@@ -86,7 +85,7 @@ def test_forced_rerun_sends_the_same_uids_and_the_peer_keeps_one_copy(
 
 
 def test_no_route_or_no_send_to_keeps_results_in_the_hub(hub_config, start_worker, make_series):
-    from hub.dimse.models import OutboxItem, ResultHandoff
+    from hub.dimse.models import OutboxItem
     from hub.storage.models import Instance
 
     hub_config.configure(peers={"pacs": free_port()}, send_to=[])
@@ -96,7 +95,7 @@ def test_no_route_or_no_send_to_keeps_results_in_the_hub(hub_config, start_worke
         folder, series = make_series()
         jobs.append(wait_job(submit(folder, series, route=route).pk))
     for job in jobs:
-        assert ResultHandoff.objects.filter(job=job, stored_at__isnull=False).exists()
+        wait_stored(job.pk)
         assert Instance.objects.filter(
             sop_instance_uid__in=result_uids(job), source="result"
         ).count() == 2

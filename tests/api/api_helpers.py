@@ -92,3 +92,12 @@ def nothing_stored() -> None:
     if root.exists():
         left = [p for p in root.rglob("*") if p.is_file() or p.name.startswith("upload-")]
         assert not left, left
+
+
+@dataclass
+class LiveHub:
+    """A ``pacs-hub web`` and a ``pacs-hub worker`` on one data directory and database."""
+
+    url: str
+    data_dir: Path
+    env: dict[str, str]

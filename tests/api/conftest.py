@@ -6,11 +6,32 @@ tokens; ``people`` creates one user per role and tokens with the usual scopes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
-from api_helpers import PASSWORD, People, bearer
+from api_helpers import PASSWORD, LiveHub, People, bearer
 from fastapi.testclient import TestClient
+
+PACS_HUB = str(Path(sys.executable).with_name("pacs-hub"))
+
+
+def database_url_in_use() -> str:
+    """The URL of the database Django is configured with in this process (a test elsewhere
+    in the session may have set Django up first)."""
+    from django.db import connection
+
+    config = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{config['NAME']}"
+    password = f":{config['PASSWORD']}" if config["PASSWORD"] else ""
+    return (f"postgresql://{config['USER']}{password}@{config['HOST']}:"
+            f"{config['PORT'] or 5432}/{config['NAME']}")
 
 
 @pytest.fixture
@@ -62,3 +83,70 @@ def empty_hub(database: str, jobs_table: None) -> Iterator[None]:
     yield
     Instance.objects.all().delete()
     Series.objects.all().delete()
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    handle = log.open("wb")
+    return subprocess.Popen([PACS_HUB, *args], env=env, stdout=handle,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+    try:  # pool processes left behind
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_for(check: Callable[[], bool], process: subprocess.Popen[bytes], log: Path,
+              what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    pytest.fail(f"{what} did not start:\n{log.read_text(errors='replace')[-4000:]}")
+
+
+@pytest.fixture
+def live_hub(database: str, tmp_path: Path) -> Iterator[LiveHub]:
+    """A real uvicorn (``pacs-hub web``) on a free loopback port and a real Celery worker."""
+    import httpx
+
+    from hub.settings import get_settings
+    from hub.testing.net import free_port
+
+    data_dir = get_settings().data_dir.resolve()
+    env = {**os.environ, "PACS_HUB_DATA_DIR": str(data_dir),
+           "PACS_HUB_DATABASE_URL": database_url_in_use(), "PACS_HUB_LOG_LEVEL": "INFO"}
+    port = free_port()
+    worker_log, web_log = tmp_path / "worker.log", tmp_path / "web.log"
+    worker = _start(["worker", "--concurrency", "1", "--queues", "default"], env, worker_log)
+    web = _start(["web", "--host", "127.0.0.1", "--port", str(port)], env, web_log)
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(url + "/api/v1/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        _wait_for(lambda: " ready." in worker_log.read_text(errors="replace"), worker,
+                  worker_log, "the worker")
+        _wait_for(answers, web, web_log, "the web app")
+        yield LiveHub(url=url, data_dir=data_dir, env=env)
+    finally:
+        _stop(web)
+        _stop(worker)

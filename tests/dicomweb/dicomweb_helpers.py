@@ -124,3 +124,34 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+
+
+def split_multipart(body: bytes, content_type: str) -> list[tuple[dict[str, str], bytes]]:
+    """The parts of a ``multipart/related`` answer: (headers in lower case, content)."""
+    from hub.web.dicomweb.multipart import parse_content_type
+
+    media, params = parse_content_type(content_type)
+    assert media == "multipart/related", content_type
+    delimiter = b"\r\n--" + params["boundary"].encode()
+    chunks = (b"\r\n" + body).split(delimiter)
+    assert chunks[-1].startswith(b"--"), "no closing boundary"
+    parts = []
+    for chunk in chunks[1:-1]:
+        head, _, content = chunk[2:].partition(b"\r\n\r\n")
+        headers = {}
+        for line in head.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        parts.append((headers, content))
+    return parts
+
+
+def store_compressed(folder: Path) -> tuple[str, str, str, Path]:
+    """Store a 3-frame RLE Lossless Enhanced CT; returns (study, series, SOP UID, file)."""
+    from hub.storage.store import store_instance
+    from hub.testing.dicom import write_series
+
+    volume = np.arange(3 * 16 * 20, dtype=np.float32).reshape(3, 16, 20) - 500
+    path = write_series(volume, folder, multiframe=True, compress=True, seed="rle-mf")[0]
+    done = store_instance(path.read_bytes())
+    return done.study_instance_uid, done.series_instance_uid, done.sop_instance_uid, path

@@ -1,4 +1,4 @@
-"""``pacs-hub outbox list|show|retry``: the deliveries of results to ``send_to`` peers."""
+"""``pacs-hub outbox list|show|retry|cancel``: the deliveries of results to ``send_to`` peers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 from hub.errors import InputError
 
 app = typer.Typer(
-    help="Results outbox: deliveries of SEG/SR to PACS peers; list, inspect, re-send.",
+    help="Results outbox: deliveries of SEG/SR to PACS peers; list, inspect, re-send, cancel.",
     no_args_is_help=True,
 )
 
@@ -106,3 +106,13 @@ def retry(
         return
     items = retry_dead()
     typer.echo(f"{len(items)} dead outbox item(s) queued again")
+
+
+@app.command("cancel")
+def cancel(item_id: Annotated[int, typer.Argument(help="Outbox item id.")]) -> None:
+    """Stop delivering a pending or dead item."""
+    _setup()
+    from hub.dimse.outbox import cancel as cancel_item
+
+    item = cancel_item(item_id)
+    typer.echo(f"outbox item {item.pk} cancelled")

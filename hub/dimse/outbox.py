@@ -231,6 +231,21 @@ def resend(item_id: int) -> OutboxItem:
     return item
 
 
+def cancel(item_id: int) -> OutboxItem:
+    """Stop delivering a pending or dead item (a later message for it is dropped)."""
+    item = get_item(item_id)
+    if not OutboxItem.objects.filter(
+        pk=item_id, state__in=(State.PENDING, State.DEAD)
+    ).update(state=State.CANCELLED, updated_at=timezone.now()):
+        raise OutboxStateError(
+            f"outbox item {item_id} is {item.state}; only pending or dead items can be cancelled",
+            "wait for the delivery to end, then cancel or retry it",
+        )
+    item.refresh_from_db()
+    logger.info("outbox item %s (job %s) cancelled", item.pk, item.job_id)
+    return item
+
+
 def retry_dead() -> list[OutboxItem]:
     """Send every dead item again; returns them."""
     items: list[OutboxItem] = []

@@ -239,3 +239,22 @@ def test_jobs_without_a_known_route_create_no_items(hub_config, make_series, rou
     job = run_job_here(folder, series, route=route)
     assert items_of(job.pk) == []
     assert ResultHandoff.objects.get(job=job).stored_at is not None
+
+
+def test_cancel_a_pending_item_then_retry_it(hub_config, storescp, make_series, capsys):
+    from hub.dimse.delivery import deliver
+
+    peer = storescp()
+    hub_config.configure(peers={"pacs": peer.port}, send_to=["pacs"])
+    folder, series = make_series()
+    job = run_job_here(folder, series)
+    (item,) = items_of(job.pk)
+    code, out, _ = run(["outbox", "cancel", str(item.pk)], capsys)
+    assert code == 0 and out.strip() == f"outbox item {item.pk} cancelled"
+    assert deliver(item.pk) == "skipped" and peer.stored() == []
+    code, _, err = run(["outbox", "cancel", str(item.pk)], capsys)
+    assert code == 2 and "only pending or dead items can be cancelled" in err
+    code, out, _ = run(["outbox", "retry", str(item.pk)], capsys)
+    assert code == 0
+    assert deliver(item.pk) == "sent"
+    assert [uid for _, uid in peer.stored()] == [job.result["seg"]["uid"], job.result["sr"]["uid"]]

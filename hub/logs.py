@@ -26,8 +26,13 @@ REDACTED = "[redacted]"
 CONTEXT_FIELDS = ("job_id", "series_uid")
 #: Keywords outside group 0010 that still identify a patient or visit.
 EXTRA_IDENTIFYING_KEYWORDS = frozenset({"AccessionNumber", "ReferringPhysicianName"})
-#: Lines of a printed pydicom dataset holding identifying elements: the value after the VR.
-_DATASET_LINE = re.compile(r"(\((?:0010,[0-9a-f]{4}|0008,0050|0008,0090)\)[^\n:]*:)[^\n]*", re.I)
+#: Lines of a printed dataset holding identifying elements: everything after the VR. Two
+#: shapes: pydicom's ``(0010,0010) Patient's Name   PN: 'Doe^Jane'`` and pynetdicom's
+#: identifier dumps ``(0010,0010) PN [Doe^Jane]   # 1 PatientName``.
+_DATASET_LINE = re.compile(
+    r"(\((?:0010,[0-9a-f]{4}|0008,0050|0008,0090)\)\s*(?:[A-Z]{2}(?=\s*\[)|[^\n:]*:))[^\n]*",
+    re.I,
+)
 #: Shortest value scrubbed by substitution (shorter ones would mangle ordinary words).
 _MIN_SCRUB_LENGTH = 3
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({})))

@@ -85,6 +85,24 @@ def test_identifiers_in_a_formatted_dataset_never_printed(stream) -> None:
     assert "1.2.3.4.5" in output and "CT" in output, "non-identifying values stay"
 
 
+def test_pynetdicom_identifier_dumps_are_scrubbed(stream) -> None:
+    """pynetdicom logs a query identifier as pre-formatted text: no dataset object to read the
+    values from, only the dump lines (``(0010,0010) PN [value]``)."""
+    logger, buffer, _ = stream
+    dump = (
+        "Find SCP Request Identifiers:\n"
+        "(0008,0052) CS [STUDY]                                  # 1 QueryRetrieveLevel\n"
+        "(0010,0010) PN [Zyxwv^Qutsr]                            # 1 PatientName\n"
+        "(0010,0020) LO [ID-98765]                               # 1 PatientID\n"
+        "(0008,0050) SH [ACC-5544]                               # 1 AccessionNumber\n"
+    )
+    logger.info(dump)
+    output = buffer.getvalue()
+    for secret in ("Zyxwv", "Qutsr", "ID-98765", "ACC-5544"):
+        assert secret not in output, output
+    assert "(0008,0052) CS [STUDY]" in output  # the rest of the dump stays
+
+
 def test_text_format_filters_too() -> None:
     """The CLI's text lines pass the same filter (a subprocess, as a site runs it)."""
     code = (

@@ -189,7 +189,7 @@ def _save(ds: Dataset, path: Path, compress: bool) -> None:
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     if compress:
-        ds.compress(RLELossless, encoding_plugin="pydicom")
+        ds.compress(RLELossless, encoding_plugin="pydicom", generate_instance_uid=False)
     ds.save_as(path, enforce_file_format=True)
 
 

@@ -28,11 +28,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from hub import __version__
 from hub.metrics import build_registry, render
 from hub.web import health
+from hub.web.api import DOCS_URL, include_api
 from hub.web.dicomweb.routes import router as dicomweb_router
+from hub.web.problems import install_handlers
 from hub.web.viewer.routes import router as viewer_router
 from hub.web.viewer.routes import ws_router as viewer_ws_router
-from hub.web.api import DOCS_URL, include_api
-from hub.web.problems import install_handlers
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +113,10 @@ def create_app() -> FastAPI:
     )
     install_handlers(app)
     app.include_router(health.router, prefix=API_PREFIX)
+    include_api(app, API_PREFIX)
     app.include_router(dicomweb_router)
     app.include_router(viewer_router, prefix=API_PREFIX)
     app.include_router(viewer_ws_router)
-    include_api(app, API_PREFIX)
     registry = build_registry()
 
     @app.get("/metrics", include_in_schema=False)

@@ -77,6 +77,8 @@ CALLING_AE_NOT_RECOGNISED = (0x01, 0x01, 0x03)
 LOCAL_LIMIT_EXCEEDED = (0x02, 0x03, 0x02)
 #: Seconds between two rounds of the supervisor (time cap, ended associations).
 SUPERVISE_INTERVAL = 0.2
+#: Seconds an aborted association gets to end before its socket is shut down.
+ABORT_GRACE = 1.0
 
 Handler = tuple[evt.EventType, Callable[..., Any]]
 
@@ -194,9 +196,15 @@ class SCP:
         self._stopping.set()
         server, self._server = self._server, None
         server.shutdown()
-        for tracked in self._snapshot():
-            if tracked.assoc.is_alive():
-                tracked.assoc.abort()
+        enders = [
+            threading.Thread(target=force_end, args=(tracked.assoc,), daemon=True)
+            for tracked in self._snapshot()
+            if tracked.assoc.is_alive()
+        ]
+        for ender in enders:
+            ender.start()
+        for ender in enders:
+            ender.join(timeout=ABORT_GRACE + 5)
         if self._supervisor is not None:
             self._supervisor.join(timeout=10)
         self._finish_ended(wait=True)
@@ -236,6 +244,7 @@ class SCP:
         handlers: list[Handler] = [
             (evt.EVT_CONN_OPEN, self._on_open),
             (evt.EVT_REQUESTED, self._on_requested),
+            (evt.EVT_ACCEPTED, self._on_accepted),
             (evt.EVT_REJECTED, self._on_rejected),
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
@@ -251,6 +260,9 @@ class SCP:
         if sock is not None:
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                # accepted sockets block for ever: a peer stopping inside a PDU would hold
+                # the association's reader; this makes it time out like an idle association
+                sock.settimeout(self.settings.dicom.network_timeout)
             except OSError:  # the peer already went away
                 pass
         address = event.address
@@ -275,6 +287,14 @@ class SCP:
         )
         assoc.acse.send_reject(*refusal.rsd)
         assoc.kill()
+
+    def _on_accepted(self, event: evt.Event) -> None:
+        tracked = self._tracked.get(event.assoc)
+        log.info(
+            "association from %s (%s) accepted; %d open",
+            tracked.calling_ae if tracked else "?", tracked.address if tracked else "?",
+            self.active_associations,
+        )
 
     def _on_rejected(self, event: evt.Event) -> None:
         rsp = event.assoc.acceptor.primitive
@@ -338,7 +358,7 @@ class SCP:
                     tracked.calling_ae, tracked.address, limit,
                 )
                 threading.Thread(
-                    target=tracked.assoc.abort, name="scp-abort", daemon=True
+                    target=force_end, args=(tracked.assoc,), name="scp-abort", daemon=True
                 ).start()
 
     def _finish_ended(self, *, wait: bool) -> None:
@@ -382,3 +402,22 @@ class SCP:
         except Exception:
             log.exception("recording the end of an association for %d series failed", len(series))
 
+
+def force_end(assoc: Association, grace: float = ABORT_GRACE) -> None:
+    """Abort ``assoc``; if it has not ended after ``grace`` seconds, shut its socket down.
+
+    An A-ABORT waits for the association's reader, which may be stuck inside a PDU that a
+    peer sends byte by byte; shutting the socket down ends that read.
+    """
+    try:
+        assoc.abort(block=False)
+    except Exception as exc:  # any state: the socket shutdown below still ends it
+        log.debug("A-ABORT failed (%s); shutting the socket down", exc)
+    assoc.join(grace)
+    if assoc.is_alive():
+        sock = getattr(assoc.dul.socket, "socket", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass

@@ -3,16 +3,14 @@
  * palette by segment number (the same palette the server-rendered fallback is asked to use).
  */
 
-/** Distinct, saturated colours that stay visible over grey CT/MR (index = segment number - 1). */
+/**
+ * Distinct colours on grey (index = segment number - 1): the same list as the server's
+ * renderer (hub/web/render.py PALETTE), so the fallback's overlay matches the legend.
+ */
 export const PALETTE = [
-  [230, 57, 70], // red
-  [46, 196, 182], // teal
-  [255, 183, 3], // amber
-  [131, 56, 236], // violet
-  [58, 134, 255], // blue
-  [251, 86, 7], // orange
-  [6, 214, 160], // green
-  [255, 0, 110], // magenta
+  [230, 25, 75], [60, 180, 75], [0, 130, 200], [255, 225, 25], [245, 130, 48],
+  [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212],
+  [0, 128, 128], [220, 190, 255], [170, 110, 40], [128, 0, 0], [0, 0, 128], [128, 128, 0],
 ];
 
 /** The colour of segment `number` from the palette (numbers start at 1). */

@@ -19,8 +19,9 @@ export class FallbackView {
     this.framesUrl = framesUrl;
     this.slices = [];
     this.index = 0;
-    this.window = { windowWidth: 400, windowCenter: 40 };
-    this.defaultWindow = { ...this.window };
+    this.window = null; // null: the server's default (the file's window, else the frame's range)
+    this.defaultWindow = null;
+    this.dragStart = { windowWidth: 400, windowCenter: 40 };
     this.overlay = { sop: null, visible: true, opacity: 0.5 };
     this.zoom = 1;
     this.pan = [0, 0];
@@ -42,7 +43,13 @@ export class FallbackView {
   drag(event) {
     const mode =
       event.button === 2 || event.shiftKey ? "zoom" : event.button === 1 || event.ctrlKey ? "pan" : "voi";
-    const start = { x: event.clientX, y: event.clientY, window: { ...this.window }, zoom: this.zoom, pan: [...this.pan] };
+    const start = {
+      x: event.clientX,
+      y: event.clientY,
+      window: { ...(this.window || this.dragStart) },
+      zoom: this.zoom,
+      pan: [...this.pan],
+    };
     this.element.setPointerCapture(event.pointerId);
     const move = (e) => {
       const dx = e.clientX - start.x;
@@ -83,10 +90,11 @@ export class FallbackView {
 
   url() {
     const slice = this.slices[this.index];
-    const params = new URLSearchParams({
-      window: String(Math.round(this.window.windowWidth)),
-      level: String(Math.round(this.window.windowCenter)),
-    });
+    const params = new URLSearchParams();
+    if (this.window) {
+      params.set("window_width", String(Math.max(1, Math.round(this.window.windowWidth))));
+      params.set("window_center", String(Math.round(this.window.windowCenter)));
+    }
     if (this.overlay.sop && this.overlay.visible) {
       params.set("overlay", this.overlay.sop);
       params.set("opacity", String(this.overlay.opacity));
@@ -102,14 +110,14 @@ export class FallbackView {
   async setStack(slices, _context, index) {
     this.slices = slices;
     this.index = index;
-    const first = slices[index] && slices[index].raw;
-    const width = first && first["00281051"] && first["00281051"].Value;
-    const center = first && first["00281050"] && first["00281050"].Value;
-    if (width && center) {
-      this.window = { windowWidth: Number(width[0]), windowCenter: Number(center[0]) };
-    }
-    this.defaultWindow = { ...this.window };
-    this.events.onVOI({ ...this.window });
+    const raw = slices[index] && slices[index].raw;
+    const value = (tag) => (raw && raw[tag] && raw[tag].Value ? Number(raw[tag].Value[0]) : NaN);
+    const [width, center] = [value("00281051"), value("00281050")];
+    const modality = raw && raw["00080060"] && raw["00080060"].Value ? raw["00080060"].Value[0] : "";
+    this.window = Number.isFinite(width) && Number.isFinite(center) ? { windowWidth: width, windowCenter: center } : null;
+    this.defaultWindow = this.window && { ...this.window };
+    this.dragStart = this.window || (modality === "CT" ? { windowWidth: 400, windowCenter: 40 } : { windowWidth: 1000, windowCenter: 500 });
+    if (this.window) this.events.onVOI({ ...this.window });
     this.load();
   }
 
@@ -145,7 +153,7 @@ export class FallbackView {
   }
 
   voi() {
-    return { ...this.window };
+    return this.window && { ...this.window };
   }
 
   setVOI(windowWidth, windowCenter) {
@@ -163,7 +171,11 @@ export class FallbackView {
     this.zoom = 1;
     this.pan = [0, 0];
     this.applyTransform();
-    this.setVOI(this.defaultWindow.windowWidth, this.defaultWindow.windowCenter);
+    if (this.defaultWindow) this.setVOI(this.defaultWindow.windowWidth, this.defaultWindow.windowCenter);
+    else {
+      this.window = null;
+      this.load();
+    }
   }
 
   destroy() {

@@ -124,8 +124,8 @@ def _new_item(job: Job, peer_name: str, files: list[dict[str, str]]) -> OutboxIt
             state=State.DEAD, last_error=removed_peer_cause(peer_name), updated_at=now
         )
         item.refresh_from_db()
-    else:
-        transaction.on_commit(lambda: enqueue(item))
+    else:  # robust: a broker fault is logged; the sweep sends the message of an overdue item
+        transaction.on_commit(lambda: enqueue(item), robust=True)
     return item
 
 

@@ -258,3 +258,31 @@ def test_cancel_a_pending_item_then_retry_it(hub_config, storescp, make_series, 
     assert code == 0
     assert deliver(item.pk) == "sent"
     assert [uid for _, uid in peer.stored()] == [job.result["seg"]["uid"], job.result["sr"]["uid"]]
+
+
+def test_broker_down_at_hand_off_the_sweep_sends_the_message(
+    hub_config, storescp, make_series, monkeypatch
+):
+    from hub.dimse import outbox
+    from hub.dimse.delivery import deliver
+    from hub.dimse.models import OutboxItem, ResultHandoff
+
+    peer = storescp()
+    hub_config.configure(peers={"pacs": peer.port}, send_to=["pacs"])
+
+    def broker_down(item, countdown=None):
+        raise ConnectionRefusedError("broker down")
+
+    monkeypatch.setattr(outbox, "enqueue", broker_down)
+    folder, series = make_series()
+    job = run_job_here(folder, series)
+    (item,) = items_of(job.pk)
+    assert (item.state, item.task_id) == ("pending", "")
+    assert ResultHandoff.objects.get(job=job).stored_at is not None  # the hand-off went on
+    monkeypatch.undo()
+    assert outbox.recover_outbox()["requeued"] == []  # not overdue yet
+    age(OutboxItem, item.pk, "next_attempt_at")
+    assert outbox.recover_outbox()["requeued"] == [item.pk]
+    item.refresh_from_db()
+    assert item.task_id != ""
+    assert deliver(item.pk) == "sent" and len(peer.stored()) == 2

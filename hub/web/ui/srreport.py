@@ -27,8 +27,10 @@ ALGORITHM_VERSION = "111003"
 PROCEDURE = "121058"
 REFERENCED_SEGMENT = "121191"
 TIME_POINT = "C2348792"
-#: CODE items that describe a group rather than evaluate it.
-DESCRIPTIVE = {FINDING, FINDING_SITE, "G-C0E3", "272741003", "121401", "121058"}
+#: CODE items that describe a group rather than evaluate it: finding, finding site,
+#: laterality, finding category, algorithm family, derivation, procedure reported.
+DESCRIPTIVE = {FINDING, FINDING_SITE, "G-C0E3", "272741003", "276214006", "111002", "121401",
+               PROCEDURE}
 
 
 @dataclass(frozen=True)

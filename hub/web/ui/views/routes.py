@@ -62,8 +62,12 @@ def run_echo(peer: str, timeout: float = ECHO_TIMEOUT) -> tuple[bool, str]:
     except subprocess.TimeoutExpired:
         return False, f"no answer within {timeout + 20:g} s"
     lines = [line.strip() for line in (done.stdout + "\n" + done.stderr).splitlines()]
-    text = " ".join(line for line in lines if line) or f"exit status {done.returncode}"
-    return done.returncode == 0, text
+    # the CLI's own answer: "<peer>: echo OK in N ms", or "error: ..." and "fix: ..." lines
+    # (pynetdicom's log lines in between are left out)
+    answer = [line for line in lines if line.startswith(("error:", "fix:"))]
+    if done.returncode == 0 or not answer:
+        answer = [line for line in done.stdout.splitlines() if line.strip()][-1:]
+    return done.returncode == 0, " ".join(answer) or f"exit status {done.returncode}"
 
 
 @require_POST

@@ -14,6 +14,8 @@ from hub.web.ui.forms import WorklistFilter
 from hub.web.ui.studies import StudyRow, all_modalities, attach_models
 from hub.web.ui.worklist import Query, select
 
+#: The REST API's live job changes (hub.web.api.ws); the session cookie authenticates it.
+LIVE_WS_URL = "/ws/jobs"
 #: How many studies one status request may ask about (a page holds 25).
 MAX_STATUS_STUDIES = 100
 
@@ -40,6 +42,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
         "sort_prefix": "?" + (for_sort.urlencode() + "&" if for_sort else ""),
         "sort": query.sort,
         "latest": _latest_arrival(),
+        "live_ws_url": LIVE_WS_URL,
         "invalid": request.GET and not valid,
     })
 

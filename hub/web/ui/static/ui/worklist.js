@@ -10,7 +10,7 @@
   var latest = table.getAttribute("data-latest") || "";
   var note = document.getElementById("live-note");
   var POLL_MS = 5000, SLOW_POLL_MS = 30000;
-  var timer = null, busy = false, socketOpen = false;
+  var timer = null, busy = false, pending = false, socketOpen = false;
 
   function studies() {
     var rows = table.querySelectorAll("tbody tr[data-study]");
@@ -32,14 +32,19 @@
 
   function refresh() {
     var uids = studies();
-    if (busy || document.hidden) { schedule(); return; }
+    if (busy) { pending = true; return; }
+    if (document.hidden) { schedule(); return; }
     busy = true;
+    pending = false;
     var query = uids.map(function (u) { return "study=" + encodeURIComponent(u); }).join("&");
     fetch(statusUrl + "?" + query, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) { if (data) { apply(data); } })
       .catch(function () { /* offline for a moment: try again on the next tick */ })
-      .then(function () { busy = false; schedule(); });
+      .then(function () {
+        busy = false;
+        if (pending) { refresh(); } else { schedule(); }
+      });
   }
 
   function schedule() {

@@ -24,7 +24,9 @@ permission answers 403 naming it. WebSocket endpoints call :func:`authenticate_w
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -37,6 +39,12 @@ from hub.web.problems import ProblemError
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "pacs_hub_session"
+#: Seconds a resolved principal is reused for the same credentials, so a busy client costs
+#: no database round trip per request; a revoked token, ended session or changed role takes
+#: effect within this time. Refusals are never cached.
+PRINCIPAL_TTL = 1.0
+_CACHE_MAX = 4096
+_cache: dict[str, tuple[float, Principal]] = {}
 
 #: Declared in OpenAPI (the docs page's "Authorize" button); checked by :func:`authenticate`.
 bearer_scheme = HTTPBearer(
@@ -128,6 +136,25 @@ def principal_from_session(session_key: str) -> Principal | None:
     return Principal(user=user, permissions=permissions_of(user), via="session")
 
 
+def refresh_db_connection() -> None:
+    """Django's per-request connection upkeep, for code that runs outside Django's request
+    cycle (sync; call at the start of each unit of database work in a thread).
+
+    Closes connections that are broken or past ``CONN_MAX_AGE`` (PostgreSQL: 60 s, with
+    health checks). SQLite connections are local files that cannot go stale, and its
+    ``CONN_MAX_AGE`` of 0 would otherwise reopen the file (and re-run its pragmas) on every
+    request, so they are kept unless unusable.
+    """
+    from django.db import close_old_connections, connections
+
+    for conn in connections.all(initialized_only=True):
+        if conn.vendor != "sqlite":
+            close_old_connections()
+            return
+        if conn.errors_occurred and not conn.is_usable():
+            conn.close()
+
+
 def resolve_principal(authorization: str | None, token: str | None, session_key: str | None
                       ) -> Principal | None:
     """The principal of the given credentials, tried in order: header, token, cookie (sync).
@@ -135,9 +162,7 @@ def resolve_principal(authorization: str | None, token: str | None, session_key:
     A credential that is present but wrong answers None: a bad token never falls back to a
     session.
     """
-    from django.db import close_old_connections
-
-    close_old_connections()
+    refresh_db_connection()
     if authorization:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
@@ -150,6 +175,32 @@ def resolve_principal(authorization: str | None, token: str | None, session_key:
     return None
 
 
+def clear_principal_cache() -> None:
+    """Forget every cached principal (tests; after revoking tokens in bulk)."""
+    _cache.clear()
+
+
+async def cached_principal(
+    authorization: str | None, token: str | None, session_key: str | None
+) -> Principal | None:
+    """:func:`resolve_principal` in a thread, its successes reused for :data:`PRINCIPAL_TTL`."""
+    key = hashlib.sha256(
+        "\0".join((authorization or "", token or "", session_key or "")).encode()
+    ).hexdigest()
+    now = time.monotonic()
+    hit = _cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    principal = await sync_to_async(resolve_principal, thread_sensitive=True)(
+        authorization, token, session_key
+    )
+    if principal is not None:
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
+        _cache[key] = (now + PRINCIPAL_TTL, principal)
+    return principal
+
+
 async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
@@ -159,9 +210,7 @@ async def authenticate(
     authorization = request.headers.get("authorization")
     if not authorization and not session_key:
         raise unauthorized("this endpoint needs an API token or a logged-in session")
-    principal = await sync_to_async(resolve_principal, thread_sensitive=True)(
-        authorization, None, session_key
-    )
+    principal = await cached_principal(authorization, None, session_key)
     if principal is None:
         raise unauthorized("the API token or session is not valid (unknown, revoked or expired)")
     return principal
@@ -208,6 +257,4 @@ async def authenticate_websocket(websocket: WebSocket) -> Principal | None:
     session_key = websocket.cookies.get(SESSION_COOKIE)
     if not (authorization or token or session_key):
         return None
-    return await sync_to_async(resolve_principal, thread_sensitive=True)(
-        authorization, token, session_key
-    )
+    return await cached_principal(authorization, token, session_key)

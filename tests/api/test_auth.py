@@ -174,3 +174,17 @@ def test_websocket_auth_by_query_header_or_cookie(small: TestClient, people: Peo
             with small.websocket_connect(url) as ws:
                 ws.receive_json()
         assert closed.value.code == 1008
+
+
+def test_a_revoked_token_stops_working_within_the_cache_ttl(small: TestClient,
+                                                            people: People) -> None:
+    import time
+
+    from hub.accounts.models import ApiToken
+    from hub.accounts.services import revoke_token
+    from hub.web.auth import PRINCIPAL_TTL
+
+    assert small.get("/me", headers=people.reader).status_code == 200
+    revoke_token(ApiToken.objects.get(name="r").pk)
+    time.sleep(PRINCIPAL_TTL + 0.1)
+    assert_problem(small.get("/me", headers=people.reader), 401)

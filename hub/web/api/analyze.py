@@ -80,15 +80,14 @@ def _routed(facts: Any) -> list[tuple[str, str, str, str]]:
 
 def analyze_series(request: AnalyzeRequest) -> AnalyzeAnswer:
     """Evaluate and submit for every target series (sync)."""
-    from django.db import close_old_connections
-
     from hub.errors import HubError
     from hub.jobs.models import Job
     from hub.jobs.services import submit_job
     from hub.routing.completion import series_folder
     from hub.routing.facts import stored_facts
+    from hub.web.auth import refresh_db_connection
 
-    close_old_connections()
+    refresh_db_connection()
     priorities = {label: value for value, label in Job.Priority.choices}
     jobs: dict[int, Any] = {}
     decisions: list[AnalyzeDecision] = []

@@ -104,11 +104,10 @@ async def parse(request: Request, principal: Viewer) -> JSONResponse:
 
 
 def store_upload(files: list[UploadedFile]) -> UploadReport:
-    from django.db import close_old_connections
-
     from hub.web.api.intake import store_each
+    from hub.web.auth import refresh_db_connection
 
-    close_old_connections()
+    refresh_db_connection()
     outcomes = store_each(files)
     stored = [o for o in outcomes if o.status == "stored"]
     series = list(dict.fromkeys(o.SeriesInstanceUID for o in stored if o.SeriesInstanceUID))

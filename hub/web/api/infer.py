@@ -75,13 +75,12 @@ def enabled_model(name: str) -> Any:
 
 def accept_and_submit(model: Any, files: list[Any]) -> JobOut:
     """Check the files against the model, store them, submit the job (sync)."""
-    from django.db import close_old_connections
-
     from hub.jobs.models import Job
     from hub.jobs.services import submit_job
     from hub.web.api.intake import check_series_for, store_checked
+    from hub.web.auth import refresh_db_connection
 
-    close_old_connections()
+    refresh_db_connection()
     checked = check_series_for(model.manifest, files)
     stored = store_checked(checked)
     first = stored[0]
@@ -94,11 +93,10 @@ def accept_and_submit(model: Any, files: list[Any]) -> JobOut:
 
 
 def load_job(job_id: int) -> JobOut:
-    from django.db import close_old_connections
-
     from hub.jobs.services import get_job
+    from hub.web.auth import refresh_db_connection
 
-    close_old_connections()
+    refresh_db_connection()
     return job_view(get_job(job_id))
 
 

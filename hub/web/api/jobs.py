@@ -28,11 +28,10 @@ DICOM_DOWNLOAD = {
 
 
 def _job(job_id: int) -> Any:
-    from django.db import close_old_connections
-
     from hub.jobs.services import JobNotFoundError, get_job
+    from hub.web.auth import refresh_db_connection
 
-    close_old_connections()
+    refresh_db_connection()
     try:
         return get_job(job_id)
     except JobNotFoundError as exc:
@@ -51,11 +50,10 @@ def list_jobs(
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> JobPage:
     """One page of jobs with their states, stage timings and errors. Needs ``view_studies``."""
-    from django.db import close_old_connections
-
     from hub.jobs.models import Job
+    from hub.web.auth import refresh_db_connection
 
-    close_old_connections()
+    refresh_db_connection()
     query = Job.objects.all()
     if state:
         query = query.filter(state=state)

@@ -40,11 +40,10 @@ def _now() -> datetime:
 
 def changed_jobs(since: datetime, job_ids: list[int], model: str | None) -> list[Any]:
     """Jobs updated after ``since`` (sync)."""
-    from django.db import close_old_connections
-
     from hub.jobs.models import Job
+    from hub.web.auth import refresh_db_connection
 
-    close_old_connections()
+    refresh_db_connection()
     query = Job.objects.filter(updated_at__gt=since)
     if job_ids:
         query = query.filter(pk__in=job_ids)
@@ -54,11 +53,10 @@ def changed_jobs(since: datetime, job_ids: list[int], model: str | None) -> list
 
 
 def current_jobs(job_ids: list[int]) -> list[Any]:
-    from django.db import close_old_connections
-
     from hub.jobs.models import Job
+    from hub.web.auth import refresh_db_connection
 
-    close_old_connections()
+    refresh_db_connection()
     return [job_view(job, with_result=False) for job in Job.objects.filter(pk__in=job_ids)]
 
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,6 +75,20 @@ def _open_pixel_value(file: BinaryIO, syntax: UID) -> int:
     return int(struct.unpack("<L", file.read(4))[0])
 
 
+def pixel_position(path: Path) -> tuple[int, int]:
+    """(file offset, length) of Pixel Data's value in ``path``; cached while it is unchanged."""
+    stat = path.stat()
+    return _pixel_position(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _pixel_position(path: str, mtime_ns: int, size: int) -> tuple[int, int]:
+    with open(path, "rb") as file:
+        header = dcmread(file, stop_before_pixels=True)
+        length = _open_pixel_value(file, UID(str(header.file_meta.TransferSyntaxUID)))
+        return file.tell(), length
+
+
 def read_frames(
     path: Path, header: Dataset, numbers: list[int], kind: Literal["native", "stored"]
 ) -> Iterator[bytes]:
@@ -97,10 +112,8 @@ def _native_frames(
     path: Path, syntax: UID, header: Dataset, numbers: list[int]
 ) -> Iterator[bytes]:
     frame_bits, bits = _frame_bytes(header)
+    start, length = pixel_position(path)
     with path.open("rb") as file:
-        dcmread(file, stop_before_pixels=True)
-        length = _open_pixel_value(file, syntax)
-        start = file.tell()
         for number in numbers:
             first_bit = (number - 1) * frame_bits
             if (first_bit + frame_bits + 7) // 8 > length:
@@ -122,9 +135,9 @@ def _stored_frames(
     extended = None
     if "ExtendedOffsetTable" in header and "ExtendedOffsetTableLengths" in header:
         extended = (header.ExtendedOffsetTable, header.ExtendedOffsetTableLengths)
+    start, _ = pixel_position(path)
     with path.open("rb") as file:
-        dcmread(file, stop_before_pixels=True)
-        _open_pixel_value(file, syntax)
+        file.seek(start)
         for number in numbers:
             try:
                 yield get_frame(

@@ -63,6 +63,32 @@ _SEARCH_DOC = {
 }
 
 
+def _param(name: str, description: str, example: str, kind: str = "string") -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": kind}
+    if kind == "integer":
+        schema["minimum"] = 0
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description, "example": int(example) if kind == "integer" else example}
+
+
+#: Documented in OpenAPI; any attribute keyword or tag (``00100010``) may be used likewise.
+_QUERY_PARAMS = {"parameters": [
+    _param("PatientName", "person name; * and ? wildcards, case-insensitive", "Doe*"),
+    _param("PatientID", "patient ID; wildcards allowed", "PH-*"),
+    _param("StudyDate", "a date or range: 20260101, 20260101-20261231, -20261231", "20260101-"),
+    _param("AccessionNumber", "accession number; wildcards allowed", "ACC*"),
+    _param("ModalitiesInStudy", "studies with a series of any of these (comma separated)", "CT"),
+    _param("Modality", "series modality (studies: as ModalitiesInStudy)", "SEG"),
+    _param("StudyInstanceUID", "one or more UIDs (comma separated)", "1.2.3.4"),
+    _param("SeriesInstanceUID", "one or more UIDs (comma separated)", "1.2.3.4.5"),
+    _param("limit", "at most this many results", "25", "integer"),
+    _param("offset", "skip this many results", "0", "integer"),
+    _param("includefield", "extra attributes to return (keywords or tags, or 'all')",
+           "00081030,00080060"),
+    _param("fuzzymatching", "accepted and ignored", "false"),
+]}
+
+
 @dataclass(frozen=True)
 class Candidate:
     """An entity found in the index: the file to read and the attributes computed for it."""
@@ -212,7 +238,8 @@ def _response(
     return out.to_json_dict(bulk_data_threshold=1 << 62, suppress_invalid_tags=True)
 
 
-@router.get("/studies", summary="QIDO-RS: search for studies", responses=_SEARCH_DOC)
+@router.get("/studies", summary="QIDO-RS: search for studies", responses=_SEARCH_DOC,
+            openapi_extra=_QUERY_PARAMS)
 def search_studies(request: Request, principal: Viewer) -> Response:
     """Studies matching the query (PatientName, PatientID, StudyDate, AccessionNumber,
     ModalitiesInStudy, StudyInstanceUID, ...; ``limit``, ``offset``, ``includefield``)."""
@@ -220,14 +247,16 @@ def search_studies(request: Request, principal: Viewer) -> Response:
 
 
 @router.get("/series", summary="QIDO-RS: search for series in all studies",
-            responses=_SEARCH_DOC)
+            responses=_SEARCH_DOC,
+            openapi_extra=_QUERY_PARAMS)
 def search_all_series(request: Request, principal: Viewer) -> Response:
     """Series of any study matching the query; results include the study attributes."""
     return _search(request, "series", ("study", "series"))
 
 
 @router.get("/studies/{study}/series", summary="QIDO-RS: search for series of a study",
-            responses=_SEARCH_DOC)
+            responses=_SEARCH_DOC,
+            openapi_extra=_QUERY_PARAMS)
 def search_series(request: Request, principal: Viewer, study: StudyUID) -> Response:
     """Series of one study matching the query (Modality, SeriesInstanceUID, ...)."""
     check_uids(StudyInstanceUID=study)
@@ -235,14 +264,16 @@ def search_series(request: Request, principal: Viewer, study: StudyUID) -> Respo
 
 
 @router.get("/instances", summary="QIDO-RS: search for instances in all studies",
-            responses=_SEARCH_DOC)
+            responses=_SEARCH_DOC,
+            openapi_extra=_QUERY_PARAMS)
 def search_all_instances(request: Request, principal: Viewer) -> Response:
     """Instances of any study matching the query, with study and series attributes."""
     return _search(request, "instance", ("study", "series", "instance"))
 
 
 @router.get("/studies/{study}/instances", summary="QIDO-RS: search for instances of a study",
-            responses=_SEARCH_DOC)
+            responses=_SEARCH_DOC,
+            openapi_extra=_QUERY_PARAMS)
 def search_study_instances(request: Request, principal: Viewer, study: StudyUID) -> Response:
     """Instances of one study matching the query, with series attributes."""
     check_uids(StudyInstanceUID=study)
@@ -250,7 +281,8 @@ def search_study_instances(request: Request, principal: Viewer, study: StudyUID)
 
 
 @router.get("/studies/{study}/series/{series}/instances",
-            summary="QIDO-RS: search for instances of a series", responses=_SEARCH_DOC)
+            summary="QIDO-RS: search for instances of a series", responses=_SEARCH_DOC,
+            openapi_extra=_QUERY_PARAMS)
 def search_series_instances(
     request: Request, principal: Viewer, study: StudyUID, series: SeriesUID
 ) -> Response:

@@ -9,6 +9,7 @@ a study's or series' thumbnail shows the middle instance of its first image seri
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -51,9 +52,10 @@ def parse_window(text: str | None) -> Window | None:
         raise ProblemError(400, f"window {text!r} must be center,width[,function]",
                            field="window") from None
     function = parts[2].upper() if len(parts) > 2 and parts[2] else "LINEAR"
-    if width <= 0 or function not in ("LINEAR", "LINEAR_EXACT", "SIGMOID"):
-        raise ProblemError(400, f"window {text!r}: width must be > 0 and the function "
-                           "LINEAR, LINEAR_EXACT or SIGMOID", field="window")
+    finite = math.isfinite(center) and math.isfinite(width)
+    if not finite or width <= 0 or function not in ("LINEAR", "LINEAR_EXACT", "SIGMOID"):
+        raise ProblemError(400, f"window {text!r}: center and width must be finite, width > 0 "
+                           "and the function LINEAR, LINEAR_EXACT or SIGMOID", field="window")
     return Window(center, width, function)
 
 
@@ -62,7 +64,7 @@ def _viewport(text: str | None) -> tuple[int, int] | None:
         return None
     try:
         width, height = (int(float(p)) for p in text.split(",")[:2])
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ProblemError(400, f"viewport {text!r} must be width,height",
                            field="viewport") from None
     if not (1 <= width <= 4096 and 1 <= height <= 4096):

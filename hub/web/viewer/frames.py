@@ -71,12 +71,15 @@ def viewer_frame(
     principal: Viewer,
     sop_instance_uid: Annotated[str, Path(description="SOPInstanceUID of the image")],
     frame: Annotated[int, Path(ge=1, le=100000, description="frame number, from 1")],
-    window_center: Annotated[float | None, Query(description="window center")] = None,
-    window_width: Annotated[float | None, Query(gt=0, description="window width")] = None,
+    window_center: Annotated[float | None, Query(
+        allow_inf_nan=False, description="window center (modality units)")] = None,
+    window_width: Annotated[float | None, Query(
+        gt=0, allow_inf_nan=False, description="window width (modality units)")] = None,
     format: Annotated[Literal["png", "jpeg"], Query(description="image format")] = "png",
     overlay: Annotated[str | None, Query(
         description="SOP Instance UID of a SEG, or 'auto'", max_length=64)] = None,
-    opacity: Annotated[float, Query(ge=0, le=1, description="overlay opacity")] = 0.5,
+    opacity: Annotated[float, Query(
+        ge=0, le=1, allow_inf_nan=False, description="overlay opacity")] = 0.5,
 ) -> Response:
     """Frame ``frame`` of the image rendered as PNG or JPEG (see the module docstring)."""
     check_uids(SOPInstanceUID=sop_instance_uid)

@@ -52,7 +52,7 @@ test: dev system-deps frontend
 test-scaleout: dev
 	PACS_HUB_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \
 	PACS_HUB_BROKER_URL=redis://127.0.0.1:6379/15 \
-	$(BIN)/python -m pytest tests/jobs tests/db tests/storage tests/routing
+	$(BIN)/python -m pytest tests/jobs tests/db tests/storage tests/routing tests/outbox
 
 lint: dev
 	$(BIN)/ruff check hub tests plugin_examples benchmarks models

@@ -40,6 +40,8 @@ def test_static_files_come_from_the_app_folders(app_client: TestClient) -> None:
     for sneaky in ("/static/../settings.py", "/static/ui/../../urls.py", "/static/%2e%2e/x"):
         assert app_client.get(sneaky).status_code == 404, sneaky
     assert app_client.post("/static/ui/hub.css").status_code == 405
+    assert app_client.get("/favicon.ico").headers["location"] == "/static/ui/favicon.svg"
+    assert app_client.get("/static/ui/favicon.svg").status_code == 200
 
 
 def test_login_session_and_csrf_through_the_asgi_app(app_client: TestClient, study: Study

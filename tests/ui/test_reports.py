@@ -38,8 +38,9 @@ def test_report_reads_the_sr_not_the_job_summary(study: Study) -> None:
     assert entry.report.algorithm_version == "1.0.0"
     values = {(m.name, m.value, m.unit) for g in entry.report.groups for m in g.measurements}
     assert ("Volume", 1234.5, "ml") in values and ("Volume", 987.25, "ml") in values
-    assert {g.finding_site for g in entry.report.groups} >= {"Lung"} or all(
-        g.tracking_id for g in entry.report.groups)
+    assert {(g.tracking_id, g.finding_site) for g in entry.report.groups} == {
+        ("Right lung", "Right Lung"), ("Left lung", "Left Lung")}
+    assert all(not g.evaluations for g in entry.report.groups)  # category, family: descriptive
 
 
 def test_report_falls_back_to_stored_sr_then_job_summary(study: Study) -> None:

@@ -26,10 +26,10 @@ ALGORITHM_NAME = "111001"
 ALGORITHM_VERSION = "111003"
 PROCEDURE = "121058"
 REFERENCED_SEGMENT = "121191"
-TIME_POINT = "C2348792"
+LATERALITY = "272741003"
 #: CODE items that describe a group rather than evaluate it: finding, finding site,
 #: laterality, finding category, algorithm family, derivation, procedure reported.
-DESCRIPTIVE = {FINDING, FINDING_SITE, "G-C0E3", "272741003", "276214006", "111002", "121401",
+DESCRIPTIVE = {FINDING, FINDING_SITE, "G-C0E3", "272741003", "276214006", "111000", "121401",
                PROCEDURE}
 
 
@@ -136,7 +136,10 @@ def _group(container: Dataset) -> Group:
         elif kind == "CODE" and value == FINDING:
             group.finding = _code(item, "ConceptCodeSequence")[1]
         elif kind == "CODE" and value == FINDING_SITE:
-            group.finding_site = _code(item, "ConceptCodeSequence")[1]
+            site = _code(item, "ConceptCodeSequence")[1]
+            sides = [_code(m, "ConceptCodeSequence")[1] for m in item.get("ContentSequence") or []
+                     if _concept(m)[0] == LATERALITY]
+            group.finding_site = " ".join([*sides[:1], site]).strip()
         elif kind == "CODE" and value not in DESCRIPTIVE:
             group.evaluations.append(Evaluation(meaning, _code(item, "ConceptCodeSequence")[1]))
         elif kind == "NUM":

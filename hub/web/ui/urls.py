@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic.base import RedirectView
 
 from hub.web.ui import viewer_views
 from hub.web.ui.views import accounts, audit, jobs, plugins, reports, routes, worklist
@@ -42,5 +43,7 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("admin/", admin.site.urls),
+    # browsers ask for /favicon.ico on pages without a <link rel="icon"> (the admin's)
+    path("favicon.ico", RedirectView.as_view(url="/static/ui/favicon.svg", permanent=True)),
     path("", include((pages, "ui"))),
 ]

@@ -11,6 +11,7 @@ and stores file by file and reports each.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,8 @@ from hub.web.uploads import UploadedFile, looks_like_dicom
 
 log = logging.getLogger(__name__)
 
+#: Threads storing the files of one upload at once.
+STORE_THREADS = 4
 _READ_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError)
 #: First word after "series " in an acceptance refusal -> the attribute it names.
 _REFUSED_FIELDS = {
@@ -132,11 +135,33 @@ def check_series_for(manifest: Any, files: list[UploadedFile]) -> list[CheckedFi
     return checked
 
 
-def store_checked(checked: list[CheckedFile]) -> list[Any]:
-    """Store checked files (taken over from the spool) with ``source="rest"``."""
+def _store_group(group: list[CheckedFile]) -> list[Any]:
+    """Store a share of the files in this (pool) thread, then close its connections."""
+    from django.db import connections
+
     from hub.storage.store import store_instance
 
-    return [store_instance(item.upload.path, source="rest") for item in checked]
+    try:
+        return [store_instance(item.upload.path, source="rest") for item in group]
+    finally:
+        connections.close_all()
+
+
+def store_checked(checked: list[CheckedFile]) -> list[Any]:
+    """Store checked files (taken over from the spool) with ``source="rest"``, in order.
+
+    Each store waits for its fsyncs, so a series is stored by :data:`STORE_THREADS` threads
+    at once; the index serializes their transactions.
+    """
+    if len(checked) < 2 * STORE_THREADS:
+        return _store_group(checked)
+    groups = [checked[start::STORE_THREADS] for start in range(STORE_THREADS)]
+    with ThreadPoolExecutor(max_workers=STORE_THREADS) as pool:
+        stored = list(pool.map(_store_group, groups))
+    ordered: list[Any] = []
+    for index in range(len(checked)):
+        ordered.append(stored[index % STORE_THREADS][index // STORE_THREADS])
+    return ordered
 
 
 def store_each(files: list[UploadedFile]) -> list[FileOutcome]:

@@ -120,11 +120,22 @@ def submit(
         str, typer.Option("--priority", help="urgent, normal or off-peak.")
     ] = "normal",
     queue: Annotated[str | None, typer.Option("--queue", help="Queue (default, gpu, ...).")] = None,
+    route: Annotated[
+        str | None,
+        typer.Option("--route", help="Deliver the results like this [[routes]] rule (send_to)."),
+    ] = None,
 ) -> None:
     """Queue a job for MODEL on a series (manual trigger); prints the job id."""
     _setup()
     from hub.jobs.models import Job
     from hub.jobs.services import submit_job
+    from hub.settings import get_settings
+
+    routes = [r.name for r in get_settings().routes]
+    if route is not None and route not in routes:
+        raise InputError(
+            f"unknown route {route!r}", f"use one of: {', '.join(routes) or 'none configured'}"
+        )
 
     levels = {label: value for value, label in Job.Priority.choices}
     if priority not in levels:
@@ -132,7 +143,7 @@ def submit(
     series_uid, study_uid = _series_uids(paths)
     job = submit_job(
         series_uid, study_uid, model, paths, trigger=Job.Trigger.MANUAL,
-        priority=levels[priority], queue=queue, force=force,
+        priority=levels[priority], queue=queue, force=force, route=route or "",
     )
     typer.echo(job.pk)
 

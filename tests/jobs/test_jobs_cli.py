@@ -73,3 +73,7 @@ def test_unknown_job_and_model_errors(make_series, capsys):
     folder, _ = make_series()
     code, _, err = run(["jobs", "submit", "--model", "nope", str(folder)], capsys)
     assert code == 4 and "error:" in err
+    code, _, err = run(
+        ["jobs", "submit", "--model", "bright-test", "--route", "nowhere", str(folder)], capsys
+    )
+    assert code == 2 and "unknown route 'nowhere'" in err and "none configured" in err

@@ -44,10 +44,10 @@ AVAILABLE = (
     ("/openapi.json", "OpenAPI schema of the REST API"),
     ("/api/docs", "REST API documentation (OpenAPI page: models, infer, jobs, DICOM parse/upload)"),
     (f"{API_PREFIX}/health/ready", "readiness: database, broker, storage, SCP, models (JSON)"),
+    ("/dicomweb/studies", "DICOMweb: QIDO-RS, WADO-RS (metadata, frames, rendered), STOW-RS"),
 )
 NOT_YET = (
     "web UI, users and admin (Django)",
-    "DICOMweb endpoints",
 )
 
 

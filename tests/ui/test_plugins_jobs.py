@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from ui_helpers import Study, add_job, csrf_token
+from ui_helpers import Study, add_job, csrf_token, store_study
 
 
 def test_plugins_page_lists_models_manifests_and_stats(
@@ -67,6 +68,27 @@ def test_disable_by_admin_is_honoured_by_submit_job(
     job = submit_job(study.series_uid, study.study_uid, "ct-lung-seg", ["/nonexistent"],
                      force=True)
     assert job.run == 2
+
+
+def test_routing_skips_a_disabled_model_with_the_reason(
+    client_for: Callable[[str | None], Any], people: Any, tmp_path: Path
+) -> None:
+    from hub.jobs.models import Job
+    from hub.routing.completion import force_complete
+    from hub.routing.models import RoutingDecision
+
+    series = store_study(tmp_path, "routed", slices=10)
+    client = client_for("ml-engineer")
+    client.post("/plugins/toggle/", {"model": "ct-lung-seg", "enabled": "0",
+                                     "reason": "under review",
+                                     "csrfmiddlewaretoken": csrf_token(client)})
+    force_complete(series.series_uid)
+    decision = RoutingDecision.objects.get(model_name="ct-lung-seg")
+    assert decision.outcome == "skipped"
+    assert "disabled by ml-engineer (under review)" in decision.reason
+    assert not Job.objects.filter(series_instance_uid=series.series_uid).exists()
+    page = client_for("admin").get("/routes/").content.decode()
+    assert "disabled by ml-engineer (under review)" in page
 
 
 def test_toggle_of_unknown_model_changes_nothing(

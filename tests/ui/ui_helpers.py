@@ -52,13 +52,14 @@ class Study:
 
 
 def write_study(folder: Path, seed: str, patient: str = "Doe", modality: str = "CT",
-                description: str = "Chest phantom") -> tuple[list[Path], Study]:
+                description: str = "Chest phantom", slices: int = SHAPE[0]
+                ) -> tuple[list[Path], Study]:
     """Write a small series (files only) and describe its study."""
     import pydicom
 
     from hub.testing.dicom import write_series
 
-    volume = np.full(SHAPE, -800.0, dtype=np.float32)
+    volume = np.full((slices, *SHAPE[1:]), -800.0, dtype=np.float32)
     paths = write_series(volume, folder / seed, modality=modality,  # type: ignore[arg-type]
                          seed=seed, patient=patient, series_description=description)
     for path in paths:

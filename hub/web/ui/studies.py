@@ -172,7 +172,8 @@ def study_rows(modality: str = "") -> list[StudyRow]:
         .order_by("-received", "study_instance_uid")
     )
     modalities: dict[str, set[str]] = {}
-    for uid, value in source.values_list("study_instance_uid", "modality").distinct():
+    pairs = source.order_by().values_list("study_instance_uid", "modality").distinct()
+    for uid, value in pairs:
         if value:
             modalities.setdefault(uid, set()).add(value)
     return [
@@ -189,7 +190,9 @@ def study_rows(modality: str = "") -> list[StudyRow]:
 
 def all_modalities() -> list[str]:
     """Modalities present in the index (source series), for the filter."""
-    values = Series.objects.filter(hub_results=False).values_list("modality", flat=True)
+    values = Series.objects.filter(hub_results=False).order_by().values_list(
+        "modality", flat=True
+    )
     return sorted({v for v in values.distinct() if v})
 
 

@@ -198,6 +198,14 @@ def plan_rendered(header: str | None, fmt: str | None = None) -> str:
     )
 
 
+def accepts_octet_parts(header: str | None) -> bool:
+    """Whether ``header`` allows ``multipart/related; type="application/octet-stream"``."""
+    return any(
+        (_is_multipart(r) and _covers(r.inner, OCTET)) or r.media_type == OCTET
+        for r in parse_accept(header)
+    )
+
+
 def accepts_json(header: str | None) -> bool:
     """Whether ``header`` allows ``application/dicom+json`` (or plain JSON)."""
     return any(

@@ -100,17 +100,15 @@ def read_frames(
     syntax = UID(str(header.file_meta.TransferSyntaxUID))
     total = frame_count(header)
     if syntax.is_encapsulated and kind == "stored":
-        yield from _stored_frames(path, syntax, header, numbers, total)
+        yield from _stored_frames(path, header, numbers, total)
     elif syntax.is_little_endian and not syntax.is_encapsulated and not syntax.is_deflated:
-        yield from _native_frames(path, syntax, header, numbers)
+        yield from _native_frames(path, header, numbers)
     else:
         for number in numbers:
             yield decode_frame(path, header, number)
 
 
-def _native_frames(
-    path: Path, syntax: UID, header: Dataset, numbers: list[int]
-) -> Iterator[bytes]:
+def _native_frames(path: Path, header: Dataset, numbers: list[int]) -> Iterator[bytes]:
     frame_bits, bits = _frame_bytes(header)
     start, length = pixel_position(path)
     with path.open("rb") as file:
@@ -130,7 +128,7 @@ def _native_frames(
 
 
 def _stored_frames(
-    path: Path, syntax: UID, header: Dataset, numbers: list[int], total: int
+    path: Path, header: Dataset, numbers: list[int], total: int
 ) -> Iterator[bytes]:
     extended = None
     if "ExtendedOffsetTable" in header and "ExtendedOffsetTableLengths" in header:

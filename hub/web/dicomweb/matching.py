@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from pydicom import Dataset
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.dataelem import DataElement
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag, Tag
 
@@ -77,6 +77,12 @@ _CASE_INSENSITIVE_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UC", "UT"})
 _RANGE_VRS = frozenset({"DA", "TM", "DT"})
 _LIST_VRS = frozenset({"UI", "CS"})
 _BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
+
+
+class AttributeSource(Protocol):
+    """Where matched values come from (a Dataset, or computed attributes over a header)."""
+
+    def get(self, tag: BaseTag) -> DataElement | None: ...
 
 
 class QueryError(ValueError):
@@ -167,7 +173,7 @@ class Query:
         skip = set(served)
         return [key for key in self.keys if not key.universal and key.keyword not in skip]
 
-    def matches(self, source: Dataset, served: Iterable[str] = ()) -> bool:
+    def matches(self, source: AttributeSource, served: Iterable[str] = ()) -> bool:
         """Whether ``source`` (header plus computed attributes) matches every filter."""
         for key in self.filters(served):
             element = source.get(key.tag)

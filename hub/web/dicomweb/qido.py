@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -182,10 +181,11 @@ def _answer(
     served: set[str],
 ) -> tuple[list[dict[str, Any]], list[str]]:
     filtering = bool(query.filters(served))
-    limit = query.limit if query.limit else MAX_RESULTS
-    page: Callable[[list[Any]], list[Any]] = lambda items: items[  # noqa: E731
-        query.offset : query.offset + min(limit, MAX_RESULTS)
-    ]
+    limit = min(query.limit or MAX_RESULTS, MAX_RESULTS)
+
+    def page(items: list[Any]) -> list[Any]:
+        return items[query.offset : query.offset + limit]
+
     warnings = []
     if not filtering:
         total = len(candidates) - query.offset
@@ -198,7 +198,7 @@ def _answer(
             log.warning("QIDO skips an entity whose file cannot be read: %s", exc)
             continue
         source = _Source(candidate.computed, header)
-        if not filtering or query.matches(source, served):  # type: ignore[arg-type]
+        if not filtering or query.matches(source, served):
             matched.append(source)
     if filtering:
         total = len(matched) - query.offset

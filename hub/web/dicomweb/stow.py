@@ -22,7 +22,7 @@ Answers (DICOM JSON, Store Instances Response Module): 200 all stored, 202 some 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -110,7 +110,7 @@ def store_part(part: ReceivedPart, study: str | None) -> Outcome:
         failure = DATA_SET_ERROR
     if failure is not None:
         files.remove_quietly(part.path)
-        return Outcome(**{**outcome.__dict__, "failure": failure})
+        return replace(outcome, failure=failure)
     try:
         store_instance(part.path, source="stow")
     except OutOfSpaceError:
@@ -124,7 +124,7 @@ def store_part(part: ReceivedPart, study: str | None) -> Outcome:
     except HubError as exc:
         log.warning("STOW part failed: %s", exc.cause)
         failure = PROCESSING_FAILURE
-    return Outcome(**{**outcome.__dict__, "failure": failure})
+    return replace(outcome, failure=failure)
 
 
 def _reference(outcome: Outcome) -> Dataset:

@@ -28,6 +28,7 @@ from hub.web.dicomweb.accept import (
     OCTET,
     NotAcceptableError,
     accepts_json,
+    accepts_octet_parts,
     plan_frames,
     plan_instances,
 )
@@ -265,7 +266,7 @@ def retrieve_bulkdata(request: Request, principal: Viewer, study: StudyUID,
     element = element_at(header, path)
     if element is None or element.value is None:
         raise not_found(f"bulk data {path!r} of instance {instance}")
-    if not any(r in (request.headers.get("accept") or "*/*") for r in ("*/*", OCTET, "multipart")):
+    if not accepts_octet_parts(request.headers.get("accept")):
         raise not_acceptable(NotAcceptableError(
             'bulk data is available as multipart/related; type="application/octet-stream"'
         ))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ui_helpers import Study, add_job, csrf_token
+from ui_helpers import Study, add_job, csrf_token, write_study
 
 
 def test_report_shows_measurements_with_units_model_and_disclaimer(
@@ -116,3 +116,32 @@ def test_unknown_study_is_404(client_for: Callable[[str | None], Any], people: A
     client = client_for("radiologist")
     assert client.get("/reports/1.2.3.4/").status_code == 404
     assert client.get("/reports/not-a-uid/").status_code == 404
+
+
+def test_classifier_report_shows_the_finding_and_confidence(tmp_path: Any) -> None:
+    from pathlib import Path
+
+    from hub.inference.volume import load_series
+    from hub.results.writer import write_results
+    from hub.sdk import CODES, Code, FindingSpec, ModelManifest, Result, TensorSpec
+    from hub.web.ui.srreport import read_report
+
+    manifest = ModelManifest(
+        name="ct-nodule-cls", version="2.1.0", modalities=("CT",),
+        model_file=Path("unused.onnx"), sha256="f" * 64,
+        inputs=(TensorSpec("image", (1, 1, None, None, None)),), outputs=("SR",),
+        dimensionality="3d",
+        findings=(FindingSpec("nodule", Code("27925004", "SCT", "Nodule"),
+                              {"present": CODES["yes"], "absent": CODES["no"]}),),
+    )
+    paths, _ = write_study(tmp_path, "classified")
+    files = write_results(load_series(paths, workers=1), manifest,
+                          Result(findings={"nodule": "present"}, scores={"nodule": 0.87}),
+                          tmp_path / "out")
+    report = read_report(files.sr_path)
+    assert (report.algorithm_name, report.algorithm_version) == ("ct-nodule-cls", "2.1.0")
+    evaluations = [(e.name, e.value) for g in report.groups for e in g.evaluations]
+    assert ("Nodule", "Yes") in evaluations
+    scores = [m for g in report.groups for m in g.measurements]
+    assert [(m.name, m.value, m.display_unit) for m in scores] == [
+        ("Model confidence score", 0.87, "")]

@@ -75,14 +75,15 @@ def client(database: str) -> Iterator[TestClient]:
 
 @pytest.fixture
 def empty_hub(database: str, jobs_table: None) -> Iterator[None]:
-    """No stored series or instances (and no jobs) before and after the test."""
+    """No stored series or instances, no jobs, no model switched off, before and after."""
+    from hub.jobs.models import ModelToggle
     from hub.storage.models import Instance, Series
 
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
+    for model in (Instance, Series, ModelToggle):
+        model.objects.all().delete()
     yield
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
+    for model in (Instance, Series, ModelToggle):
+        model.objects.all().delete()
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -140,3 +140,33 @@ def test_openapi_page_documents_every_endpoint(client: TestClient, path: str) ->
     assert {"202", "413", "415", "422"} <= set(infer["responses"])
     assert "application/problem+json" in infer["responses"]["415"]["content"]
     assert any("HTTPBearer" in s for s in schema["components"]["securitySchemes"])
+
+
+@pytest.mark.usefixtures("empty_hub")
+def test_operator_switch_needs_manage_plugins_and_refuses_infer(
+    client: TestClient, people: People, tmp_path: Path
+) -> None:
+    from api_helpers import file_parts, nothing_stored, write_ct
+
+    url = "/api/v1/models/ct-lung-seg"
+    for headers in (people.radiologist, people.reader, people.inferer):
+        body = assert_problem(client.post(url + "/disable", headers=headers), 403)
+        assert body["permission"] == "manage_plugins"
+    assert_problem(client.post("/api/v1/models/nope/disable", headers=people.engineer), 404)
+    off = client.post(url + "/disable", headers=people.engineer,
+                      json={"reason": "checking a new version"})
+    assert off.status_code == 200, off.text
+    assert off.json()["status"] == "disabled"
+    assert off.json()["toggle"]["reason"] == "checking a new version"
+    assert off.json()["toggle"]["changed_by"] == "eve"
+    listed = client.get("/api/v1/models", headers=people.reader).json()
+    assert {m["name"]: m["status"] for m in listed["models"]}["ct-lung-seg"] == "disabled"
+    ct = write_ct(tmp_path / "ct", slices=10, size=32, seed="switch")
+    body = assert_problem(client.post(url + "/infer", headers=people.inferer,
+                                      files=file_parts(ct)), 409)
+    assert "disabled by eve" in body["detail"]
+    nothing_stored()
+    on = client.post(url + "/enable", headers=people.admin)
+    assert on.status_code == 200 and on.json()["status"] == "enabled"
+    assert client.post(url + "/infer", headers=people.inferer,
+                       files=file_parts(ct)).status_code == 202

@@ -61,12 +61,18 @@ UPLOAD_BODY: dict[str, Any] = {
 
 
 def enabled_model(name: str) -> Any:
-    """The enabled model ``name``: 404 unknown, 409 disabled (problem documents)."""
+    """The enabled model ``name``: 404 unknown, 409 disabled by validation or switched off by
+    an operator (problem documents), checked before the upload is read."""
     from hub.errors import PluginError, UnknownModelError
+    from hub.jobs.toggles import refuse_if_disabled
     from hub.plugins.manager import get_registry
+    from hub.web.auth import refresh_db_connection
 
+    refresh_db_connection()
     try:
-        return get_registry().get(name)
+        model = get_registry().get(name)
+        refuse_if_disabled(model.manifest.name)
+        return model
     except UnknownModelError as exc:
         raise ProblemError(404, exc.cause, fix=exc.fix, model=name) from None
     except PluginError as exc:

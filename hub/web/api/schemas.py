@@ -60,8 +60,28 @@ class FindingOut(BaseModel):
     hint: str = ""
 
 
+class ToggleOut(BaseModel):
+    """An operator's switch for the model (``enabled`` false: refused until switched on)."""
+
+    enabled: bool
+    reason: str = Field(default="", examples=["validating a new version"])
+    changed_by: str = Field(default="", examples=["eve"])
+    changed_at: str | None = None
+
+
+class ToggleRequest(BaseModel):
+    """Why the model is switched (shown on the plugins page and in refusals)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=200, examples=["validating a new version"])
+
+
 class ModelOut(BaseModel):
-    """One installed model: its manifest as data and whether it may run."""
+    """One installed model: its manifest as data and whether it may run.
+
+    ``status`` is ``disabled`` when validation disabled it (``finding_ids`` say why) or an
+    operator switched it off (``toggle``)."""
 
     name: str = Field(examples=["ct-lung-seg"])
     version: str = Field(examples=["1.0.0"])
@@ -91,6 +111,9 @@ class ModelOut(BaseModel):
     model_file: str = Field(description="file name of the ONNX model", examples=["lung.onnx"])
     sha256: str
     findings: list[FindingOut]
+    toggle: ToggleOut | None = Field(
+        default=None, description="the operator's switch, when one was ever set"
+    )
 
 
 class ModelList(BaseModel):

@@ -173,12 +173,19 @@ def result_file(job: Any, kind: str) -> tuple[Path, str]:
     return path, str(entry["uid"])
 
 
-def model_view(model: Any) -> ModelOut:
-    """One registry model as :class:`ModelOut` (status, finding IDs, model file name)."""
+def model_view(model: Any, toggle: Any | None = None) -> ModelOut:
+    """One registry model as :class:`ModelOut` (status, finding IDs, operator switch, model
+    file name); ``toggle`` is its :class:`hub.jobs.models.ModelToggle` row, if any."""
     from hub.plugins.registry import model_as_json
 
     data = model_as_json(model)
     data["model_file"] = Path(data["model_file"]).name
-    data["status"] = "enabled" if model.enabled else "disabled"
+    switched_off = toggle is not None and not toggle.enabled
+    data["enabled"] = bool(model.enabled and not switched_off)
+    data["status"] = "enabled" if data["enabled"] else "disabled"
     data["finding_ids"] = sorted({f.id for f in model.findings})
+    if toggle is not None:
+        data["toggle"] = {"enabled": toggle.enabled, "reason": toggle.reason,
+                          "changed_by": toggle.changed_by,
+                          "changed_at": _time(toggle.changed_at)}
     return ModelOut.model_validate(data)

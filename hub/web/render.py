@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 from pydicom import Dataset
 from pydicom.multival import MultiValue
+from pydicom.pixels import apply_color_lut, apply_voi
 
 from hub.web.dicomweb.frames import frame_array
 
@@ -156,22 +157,35 @@ def to_display(
 ) -> np.ndarray:
     """Frame ``number``'s stored values as 8-bit grayscale (rows x columns) or RGB."""
     photometric = str(header.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if photometric == "PALETTE COLOR" and stored.ndim == 2:
+        stored = apply_color_lut(stored, header)
     if stored.ndim == 3:  # colour, decoded to RGB
         if stored.dtype == np.uint8:
             return stored
-        peak = float(stored.max()) or 1.0
+        peak = 65535.0 if stored.dtype == np.uint16 else float(stored.max()) or 1.0
         return np.clip(stored.astype(np.float64) * 255.0 / peak, 0, 255).astype(np.uint8)
     values = modality_values(header, number, stored)
     chosen = window or file_window(header, number)
-    if chosen is None:
+    if chosen is None and header.get("VOILUTSequence"):
+        out = _voi_lut(header, values)
+    elif chosen is None:
         low, high = float(values.min()), float(values.max())
         if high <= low:
             high = low + 1.0
-        chosen = Window((low + high) / 2.0, high - low, "LINEAR_EXACT")
-    out = apply_window(values, chosen)
+        out = apply_window(values, Window((low + high) / 2.0, high - low, "LINEAR_EXACT"))
+    else:
+        out = apply_window(values, chosen)
     if photometric == "MONOCHROME1":
         out = 255.0 - out
     return np.rint(out).astype(np.uint8)
+
+
+def _voi_lut(header: Dataset, values: np.ndarray) -> np.ndarray:
+    """The file's first VOI LUT (PS3.3 C.11.2.1.1) applied, scaled to 0-255."""
+    item = header.VOILUTSequence[0]
+    bits = int(item.LUTDescriptor[2]) or 16
+    mapped = apply_voi(np.rint(values).astype(np.int64), header)
+    return np.clip(mapped.astype(np.float64) * 255.0 / float(2**bits - 1), 0, 255)
 
 
 def blend(image: np.ndarray, masks: Sequence[Mask], opacity: float) -> np.ndarray:

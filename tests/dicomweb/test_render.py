@@ -20,6 +20,7 @@ from hub.web.render import (
     apply_window,
     blend,
     lab_to_rgb,
+    modality_values,
     palette_color,
     to_display,
 )
@@ -205,3 +206,43 @@ def test_viewer_frame_errors(client, study: StoredStudy, tokens) -> None:
         assert answer.headers["content-type"] == "application/problem+json"
     assert client.get(frame_url(uid)).status_code == 401
     assert client.get(frame_url(uid), headers=tokens.infer_only).status_code == 403
+
+
+def test_voi_lut_sequence_is_applied_when_no_window() -> None:
+    ds = header()
+    ds.RescaleSlope, ds.RescaleIntercept = 1, 0
+    ds.PixelRepresentation, ds.BitsStored = 0, 12
+    item = Dataset()
+    item.LUTDescriptor = [4, 10, 8]
+    item.LUTData = [0, 51, 102, 255]
+    ds.VOILUTSequence = [item]
+    stored = np.array([[5, 10, 11, 12, 13, 40]], dtype=np.uint16)
+    assert to_display(ds, 1, stored, None).tolist() == [[0, 0, 51, 102, 255, 255]]
+    assert to_display(ds, 1, stored, Window(10, 2)).tolist()[0][0] == 0  # a given window wins
+
+
+def test_palette_colour_images_are_shown_in_colour() -> None:
+    ds = header("PALETTE COLOR")
+    ds.BitsStored, ds.PixelRepresentation = 8, 0
+    for colour, values in (("Red", [0, 65535]), ("Green", [0, 0]), ("Blue", [65535, 0])):
+        setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [2, 0, 16])
+        setattr(ds, f"{colour}PaletteColorLookupTableData",
+                np.array(values, dtype="<u2").tobytes())
+    out = to_display(ds, 1, np.array([[0, 1]], dtype=np.uint8), None)
+    assert out.tolist() == [[[0, 0, 255], [255, 0, 0]]]
+
+
+def test_multiframe_frames_render_with_their_functional_groups(client, empty_index, tokens,
+                                                               tmp_path) -> None:
+    from dicomweb_helpers import store_compressed
+
+    _, _, uid, path = store_compressed(tmp_path / "mf")
+    ds = pydicom.dcmread(path)
+    answer = client.get(frame_url(uid, 3), params={"window_center": -400,
+                                                   "window_width": 300}, headers=tokens.full)
+    assert answer.status_code == 200, answer.text
+    expected = to_display(ds, 3, ds.pixel_array[2], Window(-400, 300))
+    assert np.array_equal(png(answer.content)[..., 0], expected)
+    assert not np.array_equal(expected, to_display(ds, 1, ds.pixel_array[0], Window(-400, 300)))
+    assert "RescaleIntercept" not in ds  # only in the shared functional groups
+    assert modality_values(ds, 1, ds.pixel_array[0]).min() == -500  # the written HU

@@ -60,9 +60,21 @@ class InstanceEntry:
     source: str
 
 
+def _fresh_connection() -> None:
+    """Drop this thread's database connection if it is broken or past CONN_MAX_AGE.
+
+    Endpoints run in a thread pool outside Django's request cycle, so Django's own
+    request-finished cleanup never runs for them.
+    """
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
 def _series_rows(study_uids: list[str], series_uids: list[str] | None = None) -> QuerySet[Any]:
     from hub.storage.models import Series
 
+    _fresh_connection()
     rows = Series.objects.filter(instance_count__gt=0)
     if study_uids:
         rows = rows.filter(study_instance_uid__in=study_uids)
@@ -157,6 +169,7 @@ def find_instances(
     """Instances matching the UID lists (each: any when empty), in the order received."""
     from hub.storage.models import Instance
 
+    _fresh_connection()
     rows = Instance.objects.filter(series__instance_count__gt=0)
     if study_uids:
         rows = rows.filter(series__study_instance_uid__in=study_uids)

@@ -12,9 +12,11 @@ same phantom chest CT (same pixels, new UIDs per round so every upload is a new 
 - through ``POST /api/v1/models/ct-lung-seg/infer?wait=600`` (upload, checks, storage, job
   queue, the warm worker's pipeline, the web app's poll of the job table).
 
-Reported: median seconds of each over the rounds and the ratios HTTP / CLI wall time and
-HTTP / CLI pipeline time (target: HTTP adds at most 10 %); then requests per second for
-``GET /api/v1/models`` with 32 concurrent keep-alive clients (httpx, asyncio).
+Reported: median seconds of each over the rounds, the ratio HTTP / CLI wall time (the
+issue's target: HTTP adds at most 10 %), the ratio to the CLI's pipeline time, and what the
+HTTP path adds beyond the worker's own pipeline time of the same job; then requests per
+second for ``GET /api/v1/models`` with 32 concurrent keep-alive clients (httpx, asyncio; the
+clients share the machine with the server).
 
 Run: ``.venv/bin/python benchmarks/api.py [--rounds 5] [--slices 24] [--size 256]``.
 """
@@ -178,8 +180,14 @@ def main() -> int:
             print(f"median pacs-hub infer : {cli_median:.2f} s wall, {own_median:.2f} s pipeline")
             print(f"median POST /infer    : {http_median:.2f} s "
                   f"(worker pipeline {statistics.median(http_pipeline):.2f} s)")
-            print(f"ratio HTTP / CLI wall    : {http_median / cli_median:.2f}")
-            print(f"ratio HTTP / CLI pipeline: {http_median / own_median:.2f} (target <= 1.10)")
+            worker_median = statistics.median(http_pipeline)
+            print(f"ratio HTTP / CLI wall    : {http_median / cli_median:.2f} (target <= 1.10)")
+            print(f"ratio HTTP / CLI pipeline: {http_median / own_median:.2f} (the CLI's pipeline "
+                  "includes creating the ONNX session, the warm worker's does not)")
+            extra = http_median - worker_median
+            print(f"HTTP beyond the job's own pipeline: +{extra:.2f} s "
+                  f"({100 * extra / worker_median:.0f} %: upload, checks, fsynced storage, "
+                  "queue, result hand-off, poll)")
             done, elapsed, bad = asyncio.run(
                 hammer(url + "/api/v1/models", headers, args.clients, args.seconds))
             print(f"GET /api/v1/models, {args.clients} clients: {done / elapsed:.0f} requests/s "

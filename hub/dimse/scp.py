@@ -25,6 +25,7 @@ import logging
 import socket
 import threading
 import time
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +44,7 @@ from pydicom.uid import (
     JPEGLSNearLossless,
     RLELossless,
 )
-from pynetdicom import AE, AllStoragePresentationContexts, evt
+from pynetdicom import AE, AllStoragePresentationContexts, _handlers, evt
 from pynetdicom.association import Association
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
@@ -256,6 +257,7 @@ class SCP:
     # -- event handlers (association threads) -------------------------------------------------
 
     def _on_open(self, event: evt.Event) -> None:
+        tune_receiving(event.assoc)
         sock = getattr(event.assoc.dul.socket, "socket", None)
         if sock is not None:
             try:
@@ -421,3 +423,42 @@ def force_end(assoc: Association, grace: float = ABORT_GRACE) -> None:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+def tune_receiving(assoc: Association) -> None:
+    """Make one accepted association cheaper per PDU (it changes nothing else in pynetdicom).
+
+    * its socket reads a whole PDU with ``recv_into`` into one buffer instead of pynetdicom's
+      4 KiB ``recv`` calls joined together (32 system calls and copies per 128 KiB PDU);
+    * pynetdicom's standard handlers, which format a log line for every PDU and DIMSE message,
+      are unbound unless pynetdicom's logger is at DEBUG.
+    """
+    transport = assoc.dul.socket
+    if transport is not None and hasattr(transport, "recv"):
+        transport.recv = types.MethodType(_recv_exactly, transport)
+    if not logging.getLogger("pynetdicom").isEnabledFor(logging.DEBUG):
+        for event, handler in (
+            (evt.EVT_PDU_RECV, _handlers.standard_pdu_recv_handler),
+            (evt.EVT_PDU_SENT, _handlers.standard_pdu_sent_handler),
+            (evt.EVT_DIMSE_RECV, _handlers.standard_dimse_recv_handler),
+            (evt.EVT_DIMSE_SENT, _handlers.standard_dimse_sent_handler),
+        ):
+            assoc.unbind(event, handler)
+
+
+def _recv_exactly(transport: Any, nr_bytes: int) -> bytearray:
+    """``AssociationSocket.recv``: ``nr_bytes`` bytes, or fewer when the peer closed."""
+    buffer = bytearray(nr_bytes)
+    view = memoryview(buffer)
+    received = 0
+    try:
+        while received < nr_bytes:
+            count = transport.socket.recv_into(view[received:], nr_bytes - received)
+            if not count:
+                break
+            received += count
+    finally:
+        view.release()
+    if received < nr_bytes:
+        del buffer[received:]
+    return buffer

@@ -320,14 +320,17 @@ def extract_zip(upload: UploadedFile, folder: Path, budget_files: int, options: 
 def expand_zips(files: list[UploadedFile], folder: Path) -> list[UploadedFile]:
     """Replace each zip by its entries (sync; zips inside zips are not opened)."""
     options = get_settings().api
+    zipped = [is_zip(f.path) for f in files]
+    plain_after = [0] * (len(files) + 1)  # plain files after each position
+    for index in range(len(files) - 1, -1, -1):
+        plain_after[index] = plain_after[index + 1] + (not zipped[index])
     expanded: list[UploadedFile] = []
-    plain = [f for f in files if not is_zip(f.path)]
-    for upload in files:
-        if upload in plain:
+    for index, upload in enumerate(files):
+        if not zipped[index]:
             expanded.append(upload)
             continue
-        budget = options.max_files - len(plain) - len(expanded)
-        expanded.extend(extract_zip(upload, folder, budget, options))
+        budget = options.max_files - len(expanded) - plain_after[index + 1]
+        expanded.extend(extract_zip(upload, folder, max(budget, 0), options))
     if len(expanded) > options.max_files:
         raise too_large(f"more than {options.max_files} files in one upload")
     return expanded

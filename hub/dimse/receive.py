@@ -21,12 +21,15 @@ import logging
 import os
 import tempfile
 import time
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from django.db import DatabaseError
 from pydicom import Dataset
+from pynetdicom import _handlers, evt
+from pynetdicom.association import Association
 
 from hub.errors import InputError
 from hub.storage import files
@@ -144,3 +147,42 @@ def sweep_spool(max_age: float) -> int:
             except OSError as exc:
                 log.warning("could not remove stale spool file %s: %s", entry.path, exc)
     return removed
+
+
+def tune_receiving(assoc: Association) -> None:
+    """Make one accepted association cheaper per PDU (it changes nothing else in pynetdicom).
+
+    * its socket reads a whole PDU with ``recv_into`` into one buffer instead of pynetdicom's
+      4 KiB ``recv`` calls joined together (32 system calls and copies per 128 KiB PDU);
+    * pynetdicom's standard handlers, which format a log line for every PDU and DIMSE message,
+      are unbound unless pynetdicom's logger is at DEBUG.
+    """
+    transport = assoc.dul.socket
+    if transport is not None and hasattr(transport, "recv"):
+        transport.recv = types.MethodType(_recv_exactly, transport)
+    if not logging.getLogger("pynetdicom").isEnabledFor(logging.DEBUG):
+        for event, handler in (
+            (evt.EVT_PDU_RECV, _handlers.standard_pdu_recv_handler),
+            (evt.EVT_PDU_SENT, _handlers.standard_pdu_sent_handler),
+            (evt.EVT_DIMSE_RECV, _handlers.standard_dimse_recv_handler),
+            (evt.EVT_DIMSE_SENT, _handlers.standard_dimse_sent_handler),
+        ):
+            assoc.unbind(event, handler)
+
+
+def _recv_exactly(transport: Any, nr_bytes: int) -> bytearray:
+    """``AssociationSocket.recv``: ``nr_bytes`` bytes, or fewer when the peer closed."""
+    buffer = bytearray(nr_bytes)
+    view = memoryview(buffer)
+    received = 0
+    try:
+        while received < nr_bytes:
+            count = transport.socket.recv_into(view[received:], nr_bytes - received)
+            if not count:
+                break
+            received += count
+    finally:
+        view.release()
+    if received < nr_bytes:
+        del buffer[received:]
+    return buffer

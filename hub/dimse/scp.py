@@ -2,7 +2,7 @@
 
 One pynetdicom AE answers as ``settings.ae_title`` on ``settings.dicom_port``:
 
-* **Access**, decided when the A-ASSOCIATE-RQ arrives (:func:`access_refusal`): the called AE
+* **Access**, decided when the A-ASSOCIATE-RQ arrives (:mod:`hub.dimse.access`): the called AE
   title must be ours; with ``[dicom] require_known_callers`` the calling AE title must be a
   ``[[peers]]`` one; below the ``[storage] min_free_mb`` watermark every association is
   rejected (transient, local limit exceeded); pynetdicom rejects beyond
@@ -25,7 +25,6 @@ import logging
 import socket
 import threading
 import time
-import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,16 +43,15 @@ from pydicom.uid import (
     JPEGLSNearLossless,
     RLELossless,
 )
-from pynetdicom import AE, AllStoragePresentationContexts, _handlers, evt
+from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.association import Association
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
 from hub.dimse import receive
+from hub.dimse.access import access_refusal
 from hub.errors import HubError
-from hub.settings import Settings, get_settings
-from hub.storage import files
-from hub.storage.errors import OutOfSpaceError
+from hub.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +70,6 @@ TRANSFER_SYNTAXES = [
     JPEG2000,
     RLELossless,
 ]
-#: A-ASSOCIATE-RJ (result, source, diagnostic), PS3.8 9.3.4.
-CALLED_AE_NOT_RECOGNISED = (0x01, 0x01, 0x07)
-CALLING_AE_NOT_RECOGNISED = (0x01, 0x01, 0x03)
-LOCAL_LIMIT_EXCEEDED = (0x02, 0x03, 0x02)
 #: Seconds between two rounds of the supervisor (time cap, ended associations).
 SUPERVISE_INTERVAL = 0.2
 #: Seconds an aborted association gets to end before its socket is shut down.
@@ -91,14 +85,6 @@ class ScpError(HubError):
 
 
 @dataclass
-class Refusal:
-    """Why an association request is rejected, and the A-ASSOCIATE-RJ to send."""
-
-    reason: str
-    rsd: tuple[int, int, int]
-
-
-@dataclass
 class _Tracked:
     """What the SCP knows of one association while it lives."""
 
@@ -111,23 +97,6 @@ class _Tracked:
     size: int = 0
     series: set[str] = field(default_factory=set)
     capped: bool = False
-
-
-def access_refusal(called_ae: str, calling_ae: str, settings: Settings) -> Refusal | None:
-    """Why an association from ``calling_ae`` to ``called_ae`` must be rejected, or None."""
-    if called_ae.strip() != settings.ae_title:
-        return Refusal(f"called AE {called_ae!r} is not ours", CALLED_AE_NOT_RECOGNISED)
-    if settings.dicom.require_known_callers and calling_ae.strip() not in {
-        peer.ae_title for peer in settings.peers
-    }:
-        return Refusal(
-            f"calling AE {calling_ae!r} is not a [[peers]] AE title", CALLING_AE_NOT_RECOGNISED
-        )
-    try:
-        files.check_free_space()
-    except OutOfSpaceError as exc:
-        return Refusal(exc.cause, LOCAL_LIMIT_EXCEEDED)
-    return None
 
 
 class SCP:
@@ -257,7 +226,7 @@ class SCP:
     # -- event handlers (association threads) -------------------------------------------------
 
     def _on_open(self, event: evt.Event) -> None:
-        tune_receiving(event.assoc)
+        receive.tune_receiving(event.assoc)
         sock = getattr(event.assoc.dul.socket, "socket", None)
         if sock is not None:
             try:
@@ -424,41 +393,3 @@ def force_end(assoc: Association, grace: float = ABORT_GRACE) -> None:
             except OSError:
                 pass
 
-
-def tune_receiving(assoc: Association) -> None:
-    """Make one accepted association cheaper per PDU (it changes nothing else in pynetdicom).
-
-    * its socket reads a whole PDU with ``recv_into`` into one buffer instead of pynetdicom's
-      4 KiB ``recv`` calls joined together (32 system calls and copies per 128 KiB PDU);
-    * pynetdicom's standard handlers, which format a log line for every PDU and DIMSE message,
-      are unbound unless pynetdicom's logger is at DEBUG.
-    """
-    transport = assoc.dul.socket
-    if transport is not None and hasattr(transport, "recv"):
-        transport.recv = types.MethodType(_recv_exactly, transport)
-    if not logging.getLogger("pynetdicom").isEnabledFor(logging.DEBUG):
-        for event, handler in (
-            (evt.EVT_PDU_RECV, _handlers.standard_pdu_recv_handler),
-            (evt.EVT_PDU_SENT, _handlers.standard_pdu_sent_handler),
-            (evt.EVT_DIMSE_RECV, _handlers.standard_dimse_recv_handler),
-            (evt.EVT_DIMSE_SENT, _handlers.standard_dimse_sent_handler),
-        ):
-            assoc.unbind(event, handler)
-
-
-def _recv_exactly(transport: Any, nr_bytes: int) -> bytearray:
-    """``AssociationSocket.recv``: ``nr_bytes`` bytes, or fewer when the peer closed."""
-    buffer = bytearray(nr_bytes)
-    view = memoryview(buffer)
-    received = 0
-    try:
-        while received < nr_bytes:
-            count = transport.socket.recv_into(view[received:], nr_bytes - received)
-            if not count:
-                break
-            received += count
-    finally:
-        view.release()
-    if received < nr_bytes:
-        del buffer[received:]
-    return buffer

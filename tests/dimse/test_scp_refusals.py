@@ -30,7 +30,8 @@ from scp_helpers import (
 )
 
 from hub.dimse import receive
-from hub.dimse.scp import SCP, access_refusal
+from hub.dimse.access import access_refusal
+from hub.dimse.scp import SCP
 from hub.settings import get_settings
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -81,6 +82,7 @@ def test_stream_errors(client, study: StoredStudy, tokens) -> None:
 
 def test_stream_follows_jobs_and_new_results_until_complete(study: StoredStudy, tokens,
                                                             jobs_table) -> None:
+    """The stream ends only once the succeeded job's SEG is stored, not when the job ends."""
     from hub.jobs.models import Job
 
     complete_all_series()
@@ -89,8 +91,8 @@ def test_stream_follows_jobs_and_new_results_until_complete(study: StoredStudy, 
         model_name="ct-lung-seg", model_version="1.0.0",
         idempotency_key=Job.key_for(study.ct_series, "ct-lung-seg", "1.0.0"), state="running",
     )
+    new_uid = str(uid_from("live-result-instance"))
     seen: list[tuple[str, dict[str, Any]]] = []
-    new_uid = ""
     with LiveServer() as server, httpx.stream(
         "GET", f"{server.url}/api/v1/viewer/stream/{study.study}", headers=tokens.full,
         params={"timeout": 60}, timeout=60,
@@ -99,17 +101,24 @@ def test_stream_follows_jobs_and_new_results_until_complete(study: StoredStudy, 
         for kind, data in sse_events(answer.iter_lines()):
             seen.append((kind, data))
             if kind == "job" and data["state"] == "running":
-                new_uid = add_result(study, "live-result")
+                Job.objects.filter(pk=job.pk).update(
+                    state="succeeded", result={"seg": {"uid": new_uid, "path": ""}})
+            if kind == "job" and data["state"] == "succeeded":
+                assert data["results"] == [new_uid]
+                time.sleep(1.5)  # polls while the result is not stored yet: no end
+                assert add_result(study, "live-result") == new_uid
                 complete_all_series()
-                Job.objects.filter(pk=job.pk).update(state="succeeded")
             if kind in ("complete", "timeout"):
                 break
     kinds = [kind for kind, _ in seen]
     assert kinds[-1] == "complete" and seen[-1][1]["finished"] is True
-    later = seen[kinds.index("job") + 1:]
-    assert ("instance", True) in {(k, d.get("SOPInstanceUID") == new_uid) for k, d in later}
-    assert any(k == "series" and d["hub_result"] for k, d in later)
-    assert any(k == "job" and d["state"] == "succeeded" and d["id"] == job.pk for k, d in later)
+    after_job = seen[kinds.index("job") + 1:]
+    assert any(k == "job" and d["state"] == "succeeded" and d["id"] == job.pk
+               for k, d in after_job)
+    stored_at = [i for i, (k, d) in enumerate(seen)
+                 if k == "instance" and d["SOPInstanceUID"] == new_uid]
+    assert stored_at and stored_at[0] < len(seen) - 1
+    assert any(k == "series" and d["hub_result"] for k, d in after_job)
 
 
 def test_websocket_sends_a_snapshot_then_new_results(client, study: StoredStudy, tokens,

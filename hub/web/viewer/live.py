@@ -6,7 +6,8 @@ what any process stored or ran:
 - ``GET /api/v1/viewer/stream/{study}`` (SSE): ``series`` then ``instance`` events (with
   frame URLs) for what is stored, then ``series``/``instance`` for new arrivals (the hub's
   SEG/SR: ``hub_result: true``) and ``job`` for job state changes; ``complete`` (and the end
-  of the stream) once no series of the study is still receiving and no job is unfinished.
+  of the stream) once no series of the study is still receiving, no job is unfinished and
+  the SEG/SR of every succeeded job are stored (the outbox stores them after the job ends).
   ``?follow=false`` ends after the listing; ``timeout`` (s) bounds the wait.
 - ``WS /ws/viewer/{study}``: ``{"type": "snapshot"}`` first, then ``series``, ``instance``
   and ``job`` messages as they happen, until the client leaves. Authentication as for
@@ -51,6 +52,8 @@ class StudyWatcher:
         self.seen_series: set[str] = set()
         self.seen_instances: set[str] = set()
         self.jobs: dict[int, tuple[str, int]] = {}
+        #: SOP Instance UIDs of the SEG/SR succeeded jobs wrote (stored by the outbox later).
+        self.expected_results: set[str] = set()
         self.finished = False
 
     def poll(self) -> list[tuple[str, dict[str, Any]]]:
@@ -76,7 +79,8 @@ class StudyWatcher:
                 self.seen_instances.add(item["SOPInstanceUID"])
                 events.append(("instance", item))
         events += self._job_changes(set(grouped))
-        self.finished = self._complete(set(grouped))
+        stored = {entry.sop_instance_uid for entry in entries}
+        self.finished = self._complete(set(grouped), stored)
         return events
 
     def _describe(self, entry: catalog.InstanceEntry) -> dict[str, Any]:
@@ -131,7 +135,7 @@ class StudyWatcher:
             Job.objects.filter(Q(study_instance_uid=self.study) | Q(series_instance_uid__in=series))
             .order_by("id")
             .values("id", "model_name", "model_version", "state", "attempts",
-                    "series_instance_uid", "error")
+                    "series_instance_uid", "error", "result")
         )
 
     def _job_changes(self, series: set[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -141,21 +145,39 @@ class StudyWatcher:
             if self.jobs.get(row["id"]) == key:
                 continue
             self.jobs[row["id"]] = key
+            results = _result_uids(row["result"]) if row["state"] == "succeeded" else []
+            self.expected_results.update(results)
             changes.append(("job", {
                 "id": row["id"], "model": row["model_name"], "version": row["model_version"],
                 "state": row["state"], "attempts": row["attempts"],
                 "SeriesInstanceUID": row["series_instance_uid"],
                 "error": (row["error"] or "")[:500] or None,
+                "results": results,
             }))
         return changes
 
-    def _complete(self, series: set[str]) -> bool:
+    def _complete(self, series: set[str], stored: set[str]) -> bool:
+        """No series still receiving, no job unfinished, every result of a job stored."""
         from hub.storage.models import Series
 
         receiving = Series.objects.filter(series_instance_uid__in=series,
                                           state=Series.State.RECEIVING).exists()
         unfinished = any(state in UNFINISHED for state, _ in self.jobs.values())
-        return bool(series) and not receiving and not unfinished
+        pending = bool(self.expected_results - stored)
+        return bool(series) and not receiving and not unfinished and not pending
+
+
+def _result_uids(result: object) -> list[str]:
+    """The SEG/SR SOP Instance UIDs a succeeded job's ``result`` names."""
+    if not isinstance(result, dict):
+        return []
+    uids = []
+    for kind in ("seg", "sr"):
+        entry = result.get(kind)
+        uid = entry.get("uid") if isinstance(entry, dict) else None
+        if isinstance(uid, str) and uid:
+            uids.append(uid)
+    return uids
 
 
 def _sse(event: str, data: dict[str, Any], number: int) -> bytes:

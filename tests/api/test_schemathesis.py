@@ -18,7 +18,7 @@ from schemathesis.checks import not_a_server_error
 
 from hub.web.app import create_app
 
-MAX_EXAMPLES = 15
+MAX_EXAMPLES = 25
 
 
 @pytest.fixture

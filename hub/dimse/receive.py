@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import tempfile
 import time
 import types
@@ -28,6 +29,8 @@ from typing import IO, Any
 
 from django.db import DatabaseError
 from pydicom import Dataset
+from pydicom.filereader import data_element_generator
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import _handlers, evt
 from pynetdicom.association import Association
 
@@ -35,6 +38,7 @@ from hub.errors import InputError
 from hub.storage import files
 from hub.storage.errors import MissingAttributeError, OutOfSpaceError, StorageError
 from hub.storage.store import StoredInstance, store_instance
+from hub.storage.uids import is_valid_uid
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +105,28 @@ def receive_into_spool() -> None:
         log.warning("pynetdicom no longer exposes NamedTemporaryFile; received files are copied")
 
 
-def store_status(path: Path, *, calling_ae: str, called_ae: str) -> Outcome:
-    """Store the received Part-10 file ``path`` (taken over) and say what to answer."""
+@dataclass(frozen=True)
+class Request:
+    """What the C-STORE request said of its data set, and the syntax it arrived in."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax_uid: str
+
+
+def store_status(
+    path: Path, *, calling_ae: str, called_ae: str, request: Request | None = None
+) -> Outcome:
+    """Store the received Part-10 file ``path`` (taken over) and say what to answer.
+
+    With ``request``, a data set whose SOP Class/Instance UID contradicts the request (the
+    File Meta pynetdicom wrote comes from the request) is refused and not stored.
+    """
+    if request is not None:
+        contradiction = request_mismatch(path, request)
+        if contradiction:
+            log.info("C-STORE from %s refused: %s", calling_ae, contradiction)
+            return Outcome(DOES_NOT_MATCH, contradiction)
     try:
         stored = store_instance(path, calling_ae=calling_ae, called_ae=called_ae, source="scp")
     except MissingAttributeError as exc:
@@ -123,6 +147,45 @@ def store_status(path: Path, *, calling_ae: str, called_ae: str) -> Outcome:
         log.exception("C-STORE from %s failed unexpectedly", calling_ae)
         return Outcome(INTERNAL_ERROR, "internal error, try later")
     return Outcome(SUCCESS, stored=stored)
+
+
+#: (0008,0016) SOPClassUID and (0008,0018) SOPInstanceUID, early in every data set.
+_SOP_TAGS = {0x00080016: "SOPClassUID", 0x00080018: "SOPInstanceUID"}
+
+
+def request_mismatch(path: Path, request: Request) -> str:
+    """Which of the data set's SOP Class/Instance UID differs from the request ("" if none).
+
+    Reads only the File Meta length and the data set's first elements (pynetdicom wrote the
+    File Meta). Absent or invalid values, a deflated data set or anything unreadable count as
+    no contradiction: :func:`~hub.storage.store.store_instance` judges (and refuses) those.
+    """
+    if request.transfer_syntax_uid == DeflatedExplicitVRLittleEndian:
+        return ""
+    implicit = request.transfer_syntax_uid == ImplicitVRLittleEndian
+    expected = {
+        "SOPClassUID": request.sop_class_uid, "SOPInstanceUID": request.sop_instance_uid,
+    }
+    try:
+        with path.open("rb") as file:
+            head = file.read(144)
+            if head[128:132] != b"DICM" or head[132:136] != b"\x02\x00\x00\x00":
+                return ""
+            (length,) = struct.unpack("<I", head[140:144])
+            file.seek(144 + length)
+            for element in data_element_generator(
+                file, implicit, True, defer_size=256,
+                stop_when=lambda tag, vr, length: tag > 0x00080018,
+            ):
+                keyword = _SOP_TAGS.get(element.tag)
+                if keyword is None or not isinstance(element.value, bytes):
+                    continue
+                value = element.value.decode("ascii", "replace").strip("\x00 ")
+                if is_valid_uid(value) and value != str(expected[keyword]).strip("\x00 "):
+                    return f"{keyword} differs from the request"
+    except Exception:  # unreadable here: store_instance reports it properly
+        return ""
+    return ""
 
 
 def sweep_spool(max_age: float) -> int:

@@ -282,10 +282,16 @@ class SCP:
 
     def _on_store(self, event: evt.Event) -> Any:
         assoc = event.assoc
+        request = event.request
         outcome = receive.store_status(
             event.dataset_path,
             calling_ae=str(assoc.requestor.ae_title).strip(),
             called_ae=str(assoc.acceptor.ae_title).strip(),
+            request=receive.Request(
+                str(request.AffectedSOPClassUID or ""),
+                str(request.AffectedSOPInstanceUID or ""),
+                str(event.context.transfer_syntax),
+            ),
         )
         tracked = self._tracked.get(assoc)
         if tracked is not None:

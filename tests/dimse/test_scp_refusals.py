@@ -11,7 +11,15 @@ import pydicom
 import pytest
 from pydicom import Dataset
 from pydicom.dataset import FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    CTImageStorage,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    MRImageStorage,
+    generate_uid,
+)
 from pynetdicom.sop_class import Verification
 from scp_helpers import (
     HUB_AE,
@@ -81,8 +89,11 @@ def ct_instance(**overrides: object) -> Dataset:
 
 
 def write(ds: Dataset, path: Path) -> Path:
+    """``ds`` as a Part-10 file, its File Meta written as it is (even when it lies)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
+    ds.preamble = b"\x00" * 128
+    ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds.save_as(path, enforce_file_format=False)
     return path
 
 
@@ -190,6 +201,41 @@ def test_missing_sop_instance_uid_is_refused(scp_tables: None, tmp_path: Path):
     assert status_of(rsp) == receive.DOES_NOT_MATCH
     assert rsp.ErrorComment == "missing SOPInstanceUID"
     assert nothing_written()
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+@pytest.mark.parametrize("keyword", ["SOPInstanceUID", "SOPClassUID"])
+def test_data_set_contradicting_the_request_is_refused(
+    scp_tables: None, tmp_path: Path, syntax: str, keyword: str
+):
+    # the request's UIDs come from the file meta; the data set says something else
+    ds = ct_instance()
+    ds.file_meta.TransferSyntaxUID = syntax
+    if keyword == "SOPInstanceUID":
+        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    else:
+        ds.file_meta.MediaStorageSOPClassUID = MRImageStorage
+    path = write(ds, tmp_path / "liar.dcm")
+    with running_scp() as scp:
+        assoc = associate(scp.port, [CTImageStorage, MRImageStorage], transfer_syntax=[syntax])
+        try:
+            with chunked_send():
+                rsp = assoc.send_c_store(path)
+        finally:
+            assoc.release()
+    assert status_of(rsp) == receive.DOES_NOT_MATCH
+    assert rsp.ErrorComment == f"{keyword} differs from the request"
+    assert nothing_written()
+
+
+def test_request_check_leaves_unreadable_files_to_storage(tmp_path: Path):
+    request = receive.Request(CTImageStorage, "1.2.3", ExplicitVRLittleEndian)
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"not dicom at all")
+    assert receive.request_mismatch(garbage, request) == ""
+    assert receive.request_mismatch(tmp_path / "missing", request) == ""
+    deflated = receive.Request(CTImageStorage, "1.2.3", DeflatedExplicitVRLittleEndian)
+    assert receive.request_mismatch(garbage, deflated) == ""
 
 
 def test_storage_failure_answers_a_failure_never_success(

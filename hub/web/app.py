@@ -2,12 +2,14 @@
 
 Layout of the URL space (ARCHITECTURE.md, "Web"):
 
-- ``/api/v1/...`` : REST API routers (today: ``/api/v1/health``);
-- ``/ws/...``, ``/dicomweb/...`` : WebSocket and DICOMweb routers (with the REST API release);
+- ``/api/v1/...`` : REST API routers (health, models, infer, analyze, jobs, DICOM parse and
+  upload, viewer frames and stream); the OpenAPI page is ``/api/docs``;
+- ``/ws/...`` : WebSockets (job changes, a study's new results);
+- ``/dicomweb/...`` : QIDO-RS, WADO-RS, STOW-RS;
 - ``/metrics`` : Prometheus text format, read from the database at scrape time;
-- everything else : the Django project (UI, users, admin), mounted **last** by
-  :func:`mount_ui` so that the routes above win. Until Django's views exist, ``mount_ui``
-  serves only ``/``, a short page listing what is available.
+- ``/static/`` and everything else : the Django web app (login, worklist, viewer, reports,
+  plugins, jobs, routes, audit, admin), mounted **last** by :func:`mount_ui` so that the routes
+  above win.
 
 Serve it with ``pacs-hub web`` (uvicorn, ``hub.web.app:create_app`` as a factory). Heavy
 set-up (Django, database connections) happens in :func:`lifespan`, not at import.
@@ -15,7 +17,6 @@ set-up (Django, database connections) happens in :func:`lifespan`, not at import
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,20 +38,6 @@ from hub.web.viewer.routes import ws_router as viewer_ws_router
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
-#: What ``/`` lists: (path, description); every entry is a route of this app.
-AVAILABLE = (
-    (f"{API_PREFIX}/health", "health: version, database reachability, broker kind (JSON)"),
-    ("/metrics", "Prometheus metrics: jobs by state and model, stage latencies, queue depth"),
-    ("/openapi.json", "OpenAPI schema of the REST API"),
-    ("/api/docs", "REST API documentation (OpenAPI page: models, infer, jobs, DICOM parse/upload)"),
-    (f"{API_PREFIX}/health/ready", "readiness: database, broker, storage, SCP, models (JSON)"),
-    ("/dicomweb/studies", "DICOMweb: QIDO-RS, WADO-RS (metadata, frames, rendered), STOW-RS"),
-)
-NOT_YET = (
-    "web UI, users and admin (Django)",
-)
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Configure Django's ORM once per process before the first request."""
@@ -62,31 +49,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from django.db import connections
 
     await sync_to_async(connections.close_all, thread_sensitive=True)()
-
-
-def index_page() -> str:
-    """The HTML of ``/``: what this release serves, and what comes later (without links)."""
-    items = "\n".join(
-        f'    <li><a href="{html.escape(path)}">{html.escape(path)}</a> - {html.escape(text)}</li>'
-        for path, text in AVAILABLE
-    )
-    later = "\n".join(f"    <li>{html.escape(text)}</li>" for text in NOT_YET)
-    return f"""<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>pacs-ai-hub {__version__}</title></head>
-<body>
-  <h1>pacs-ai-hub {__version__}</h1>
-  <p>Available in this release:</p>
-  <ul>
-{items}
-  </ul>
-  <p>Coming with later releases (not served yet):</p>
-  <ul>
-{later}
-  </ul>
-</body>
-</html>
-"""
 
 
 def mount_ui(app: FastAPI) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
@@ -36,14 +35,12 @@ def test_health_names_broker_scheme_never_its_secrets(client: TestClient) -> Non
     assert "s3cret" not in text and "redis.internal" not in text
 
 
-def test_start_page_links_only_to_routes_that_answer(client: TestClient) -> None:
-    page = client.get("/")
-    assert page.status_code == 200
-    assert page.headers["content-type"].startswith("text/html")
-    links = re.findall(r'href="([^"]+)"', page.text)
-    assert {"/api/v1/health", "/metrics", "/openapi.json"} <= set(links)
-    for link in links:
-        assert client.get(link).status_code == 200, link
+def test_root_sends_a_visitor_to_the_login_page(client: TestClient) -> None:
+    page = client.get("/", follow_redirects=False)
+    assert page.status_code == 302
+    assert page.headers["location"].startswith("/accounts/login/")
+    login = client.get(page.headers["location"])
+    assert login.status_code == 200 and "<form" in login.text
 
 
 def test_metrics_endpoint_serves_prometheus_text(client: TestClient) -> None:

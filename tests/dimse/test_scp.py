@@ -187,3 +187,17 @@ def test_accepted_sockets_have_nodelay(scp: SCP):
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         assoc.release()
+
+
+def test_aborted_association_still_reports_its_series(scp: SCP, tmp_path: Path):
+    from pydicom.uid import CTImageStorage
+
+    from hub.storage.models import Series
+
+    (path,) = ct_series(tmp_path / "ct", slices=1)
+    assoc = associate(scp.port, [CTImageStorage])
+    rsp = assoc.send_c_store(path)
+    assert rsp.Status == 0
+    assoc.abort()
+    assert wait_for(lambda: Series.objects.get().released_at is not None, timeout=5)
+    assert wait_for(lambda: scp.active_associations == 0)

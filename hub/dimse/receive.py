@@ -21,6 +21,7 @@ import logging
 import os
 import struct
 import tempfile
+import threading
 import time
 import types
 from dataclasses import dataclass
@@ -91,18 +92,49 @@ def _spool_named_temporary_file(*args: Any, **kwargs: Any) -> IO[bytes]:
     return tempfile.NamedTemporaryFile(*args, **kwargs)  # noqa: SIM115 (pynetdicom closes it)
 
 
+_spooling_lock = threading.Lock()
+_spooling_users = 0
+_saved_pynetdicom: tuple[bool, Any] | None = None
+
+
 def receive_into_spool() -> None:
     """Make pynetdicom receive C-STORE data sets in chunks into the spool folder.
 
-    Process-wide (pynetdicom's settings are module globals); idempotent.
+    Process-wide (pynetdicom's settings are module globals): each SCP calls it when it starts
+    and :func:`stop_receiving_into_spool` when it stops; the last one out restores
+    pynetdicom's own behaviour, so other pynetdicom users in the process are unaffected.
     """
+    global _spooling_users, _saved_pynetdicom
     from pynetdicom import _config, dimse_messages
 
-    _config.STORE_RECV_CHUNKED_DATASET = True
-    if hasattr(dimse_messages, "NamedTemporaryFile"):
-        dimse_messages.NamedTemporaryFile = _spool_named_temporary_file
-    else:  # a pynetdicom without the hook: store_instance copies across file systems
-        log.warning("pynetdicom no longer exposes NamedTemporaryFile; received files are copied")
+    with _spooling_lock:
+        _spooling_users += 1
+        if _saved_pynetdicom is None:
+            _saved_pynetdicom = (
+                _config.STORE_RECV_CHUNKED_DATASET,
+                getattr(dimse_messages, "NamedTemporaryFile", None),
+            )
+        _config.STORE_RECV_CHUNKED_DATASET = True
+        if hasattr(dimse_messages, "NamedTemporaryFile"):
+            dimse_messages.NamedTemporaryFile = _spool_named_temporary_file
+        else:  # a pynetdicom without the hook: store_instance copies across file systems
+            log.warning("pynetdicom no longer exposes NamedTemporaryFile; files are copied")
+
+
+def stop_receiving_into_spool() -> None:
+    """Undo one :func:`receive_into_spool`; the last call restores pynetdicom's settings."""
+    global _spooling_users, _saved_pynetdicom
+    from pynetdicom import _config, dimse_messages
+
+    with _spooling_lock:
+        _spooling_users = max(0, _spooling_users - 1)
+        if _spooling_users or _saved_pynetdicom is None:
+            return
+        chunked, factory = _saved_pynetdicom
+        _saved_pynetdicom = None
+        _config.STORE_RECV_CHUNKED_DATASET = chunked
+        if factory is not None:
+            dimse_messages.NamedTemporaryFile = factory
 
 
 @dataclass(frozen=True)

@@ -125,13 +125,13 @@ class SCP:
 
     def start(self) -> SCP:
         """Sweep the spool, bind the port and serve; raises :class:`ScpError` if it cannot."""
-        receive.receive_into_spool()
         from hub.db import setup
 
         setup()
         stale = receive.sweep_spool(self.settings.dicom.max_association_seconds)
         log.info("removed %d stale spool file(s)", stale)
         ae = self._make_ae()
+        receive.receive_into_spool()
         try:
             self._server = ae.start_server(
                 (self.host, self.requested_port),
@@ -140,6 +140,7 @@ class SCP:
                 ae_title=self.ae_title,
             )
         except OSError as exc:
+            receive.stop_receiving_into_spool()
             raise ScpError(
                 f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror or exc}",
                 "choose a free port with --port or PACS_HUB_DICOM_PORT, or stop the other "
@@ -178,6 +179,7 @@ class SCP:
         if self._supervisor is not None:
             self._supervisor.join(timeout=10)
         self._finish_ended(wait=True)
+        receive.stop_receiving_into_spool()
         log.info("SCP %s stopped", self.ae_title)
 
     def __enter__(self) -> SCP:

@@ -167,7 +167,8 @@ def test_received_data_goes_to_the_spool_not_the_system_temp(scp: SCP, tmp_path:
         return handle
 
     monkeypatch.setattr(receive, "_spool_named_temporary_file", spy)
-    receive.receive_into_spool()
+    receive.receive_into_spool()  # installs the spy
+    receive.stop_receiving_into_spool()
     paths = ct_series(tmp_path / "ct", slices=2)
     storescu(scp.port, paths)
     assert len(created) == 2
@@ -201,3 +202,16 @@ def test_aborted_association_still_reports_its_series(scp: SCP, tmp_path: Path):
     assoc.abort()
     assert wait_for(lambda: Series.objects.get().released_at is not None, timeout=5)
     assert wait_for(lambda: scp.active_associations == 0)
+
+
+def test_stopping_the_last_scp_restores_pynetdicom(scp_tables: None):
+    from pynetdicom import _config, dimse_messages
+
+    from hub.dimse import receive
+
+    before = (_config.STORE_RECV_CHUNKED_DATASET, dimse_messages.NamedTemporaryFile)
+    with running_scp():
+        with running_scp():
+            assert _config.STORE_RECV_CHUNKED_DATASET is True
+        assert dimse_messages.NamedTemporaryFile is receive._spool_named_temporary_file
+    assert (_config.STORE_RECV_CHUNKED_DATASET, dimse_messages.NamedTemporaryFile) == before

@@ -90,6 +90,7 @@ export class CornerstoneView {
       bindings: [{ mouseButton: MouseBindings.Wheel }],
     });
     this.tools.addViewport(VIEWPORT_ID, ENGINE_ID);
+    element.tabIndex = 0; // Cornerstone sets -1: the image stays reachable by Tab
     element.addEventListener("contextmenu", (event) => event.preventDefault());
     element.addEventListener(Enums.Events.STACK_NEW_IMAGE, (event) => {
       this.events.onSlice(event.detail.imageIdIndex);

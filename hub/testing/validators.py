@@ -8,14 +8,25 @@ one is missing, so callers can decide to skip.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 PACKAGES = {
     "dcmdump": "dcmtk",
     "storescp": "dcmtk",
+    "storescu": "dcmtk",
+    "dcmsend": "dcmtk",
+    "echoscu": "dcmtk",
+    "findscu": "dcmtk",
+    "movescu": "dcmtk",
+    "getscu": "dcmtk",
+    "Orthanc": "orthanc",
+    "chromium": "chromium",
+    "curl": "curl",
     "dciodvfy": "dicom3tools",
     "redis-server": "redis-server",
     "nginx": "nginx-light",
@@ -30,9 +41,21 @@ class Report:
     warnings: list[str] = field(default_factory=list)
 
 
+#: pynetdicom installs apps with dcmtk's names (storescu, findscu, ...) into the virtual
+#: environment; they take other options, so a dcmtk tool is never looked up there.
+_DCMTK = frozenset(tool for tool, package in PACKAGES.items() if package == "dcmtk")
+
+
 def find_tool(name: str) -> str:
     """Path of an external program; :class:`FileNotFoundError` names its Debian package."""
     path = shutil.which(name)
+    if path is not None and name in _DCMTK:
+        venv_bin = os.path.realpath(os.path.dirname(sys.executable))
+        search = [
+            folder for folder in os.environ.get("PATH", os.defpath).split(os.pathsep)
+            if folder and os.path.realpath(folder) != venv_bin
+        ]
+        path = shutil.which(name, path=os.pathsep.join(search))
     if path is None:
         package = PACKAGES.get(name, name)
         raise FileNotFoundError(f"{name} is not installed (Debian package {package})")

@@ -196,3 +196,30 @@ def test_worker_killed_mid_delivery_the_sweep_delivers_it(
     assert "worker lost during delivery attempt 1" in second.log.read_text()
     seg, sr = result_uids(job)
     assert peer.stored().get(sr) == 1 and peer.stored().get(seg) in (1, 2)
+
+
+def test_worker_killed_mid_job_one_seg_one_sr_one_delivery(
+    hub_config, storescp, start_worker, make_series
+):
+    """Issue 4's crash rule end to end: the worker running a routed job is SIGKILLed; the
+    other worker finishes the job, and the peer receives exactly one SEG and one SR through
+    exactly one outbox delivery."""
+    peer = storescp()
+    hub_config.configure(peers={"pacs": peer.port}, send_to=["pacs"])
+    first, second = start_worker(), start_worker()
+    folder, series = make_series()
+    job = wait_job(submit(folder, series, "slow-test").pk, ("running",), timeout=20)
+    pid = int(job.lease_owner.split(":")[1])
+    victim = first if first.owns(pid) else second
+    assert victim.owns(pid)
+    victim.kill()
+    job = wait_job(job.pk, timeout=60)
+    assert job.attempts == 2
+    item = wait_item(job.pk)
+    assert item.state == "sent" and len(items_of(job.pk)) == 1
+    seg, sr = result_uids(job)
+    assert peer.stored() == [("SEG", seg), ("SR", sr)]
+    assert peer.files() == {seg: "SEG", sr: "SR"}
+    assert sorted(p.name for p in Path(job.output_dir).iterdir()) == sorted(
+        p.name for p in Path(job.output_dir).glob("*.dcm")
+    )

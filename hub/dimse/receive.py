@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import logging
 import os
+import select
+import socket
+import ssl
 import struct
 import tempfile
 import threading
@@ -34,6 +37,7 @@ from pydicom.filereader import data_element_generator
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import _handlers, evt
 from pynetdicom.association import Association
+from pynetdicom.transport import AssociationSocket
 
 from hub.errors import InputError
 from hub.storage import files
@@ -244,17 +248,57 @@ def sweep_spool(max_age: float) -> int:
     return removed
 
 
-def tune_receiving(assoc: Association) -> None:
-    """Make one accepted association cheaper per PDU (it changes nothing else in pynetdicom).
+#: How long the association's reader waits in ``select`` for the peer's next bytes.
+READY_WAIT = 0.001
+#: What the reader then sleeps between rounds (pynetdicom's default is 1 ms, slept even when
+#: data is already waiting; the wait now happens in ``select``, which returns at once).
+LOOP_DELAY = 0.00005
 
+
+class _WaitingSocket(AssociationSocket):
+    """pynetdicom's socket whose readiness check waits up to :data:`READY_WAIT` for data.
+
+    pynetdicom's reader sleeps 1 ms whenever no data is ready and then checks without waiting,
+    so each PDU and each next request waits up to that long. Waiting inside ``select``
+    instead wakes the reader as soon as bytes arrive, at the same idle cost.
+    """
+
+    @property
+    def ready(self) -> bool:
+        if self.socket is None or self._is_connected is False:
+            time.sleep(READY_WAIT)  # closed: do not spin until the reader is stopped
+            return False
+        try:
+            readable, _, _ = select.select([self.socket], [], [], READY_WAIT)
+        except (OSError, TimeoutError, ValueError):
+            self.event_queue.put("Evt17")  # transport closed, as pynetdicom reports it
+            return False
+        return bool(readable)
+
+
+def tune_receiving(assoc: Association) -> None:
+    """Make one accepted association faster and cheaper per PDU (nothing else changes).
+
+    * its reader waits for data in ``select`` instead of sleeping 1 ms between checks
+      (:class:`_WaitingSocket`), which cuts the latency of every PDU and request;
     * its socket reads a whole PDU with ``recv_into`` into one buffer instead of pynetdicom's
       4 KiB ``recv`` calls joined together (32 system calls and copies per 128 KiB PDU);
     * pynetdicom's standard handlers, which format a log line for every PDU and DIMSE message,
       are unbound unless pynetdicom's logger is at DEBUG.
+
+    Only plain TCP sockets of the pynetdicom classes this was written against are changed.
     """
     transport = assoc.dul.socket
-    if transport is not None and hasattr(transport, "recv"):
-        transport.recv = types.MethodType(_recv_exactly, transport)
+    plain = (
+        type(transport) is AssociationSocket
+        and isinstance(getattr(transport, "socket", None), socket.socket)
+        and not isinstance(transport.socket, ssl.SSLSocket)
+        and hasattr(assoc.dul, "_run_loop_delay")
+    )
+    if plain:
+        transport.__class__ = _WaitingSocket
+        assoc.dul._run_loop_delay = LOOP_DELAY
+        transport.recv = types.MethodType(_recv_exactly, transport)  # type: ignore[method-assign]
     if not logging.getLogger("pynetdicom").isEnabledFor(logging.DEBUG):
         for event, handler in (
             (evt.EVT_PDU_RECV, _handlers.standard_pdu_recv_handler),

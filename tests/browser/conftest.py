@@ -24,6 +24,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from browser_seed import PASSWORD
@@ -186,3 +187,20 @@ def live_hub(tmp_path_factory: pytest.TempPathFactory, browser_ready: None) -> I
     finally:
         web.stop(signal.SIGINT)
         worker.stop(signal.SIGQUIT)
+
+
+@pytest.fixture(scope="module")
+def playwright(browser_ready: None) -> Iterator[Any]:
+    """Playwright's sync driver, for one test module (see the module docstring)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Any, live_hub: LiveHub) -> Iterator[Any]:
+    """Headless Chromium with software WebGL (SwiftShader); after the hub is up."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()

@@ -20,7 +20,7 @@ from browser_helpers import (
     wait_ready,
     wait_rendered,
 )
-from conftest import CHROMIUM, CHROMIUM_ARGS, NO_WEBGL_ARGS, VIEWPORT, LiveHub
+from conftest import CHROMIUM, NO_WEBGL_ARGS, VIEWPORT, LiveHub
 
 #: A lung on its largest slice covers far more than this many screen pixels at 1280x800.
 MIN_OVERLAY_PIXELS = 300
@@ -32,22 +32,6 @@ FOCUSED = """(() => {
   if (e.classList.contains("hv-viewport")) return "hv-viewport";
   return e.classList[0] || e.tagName;
 })()"""
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Any, live_hub: LiveHub) -> Iterator[Any]:
-    """Headless Chromium with software WebGL (SwiftShader)."""
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
 
 
 @pytest.fixture(scope="module")

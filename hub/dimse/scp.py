@@ -131,6 +131,7 @@ class SCP:
         stale = receive.sweep_spool(self.settings.dicom.max_association_seconds)
         log.info("removed %d stale spool file(s)", stale)
         ae = self._make_ae()
+        self._stopping.clear()
         receive.receive_into_spool()
         try:
             self._server = ae.start_server(

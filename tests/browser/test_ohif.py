@@ -9,9 +9,12 @@ fails fails the test there, with the time it took.
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,3 +149,67 @@ def test_ohif_shows_the_hub_seg(hub_user: Any, ohif_url: str, live_hub: LiveHub)
     screenshot(tab, "22-ohif-seg-loaded")
     console.assert_clean()
     tab.close()
+
+
+def _get(url: str, cookie: str = "") -> tuple[int, str, bytes]:
+    request = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.headers.get("Content-Type", ""), answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Content-Type", ""), b""
+
+
+def test_nginx_template_serves_ohif_and_passes_dicomweb(
+    ohif_site: Path, live_hub: LiveHub, hub_user: Any, tmp_path: Path
+):
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else "")
+    require(bool(nginx), "nginx is not installed (make system-deps: nginx-light)")
+    port = free_port()
+    site = (OHIF / "ohif.conf.template").read_text()
+    for name, value in {
+        "OHIF_LISTEN": f"127.0.0.1:{port}",
+        "OHIF_SITE": f"{ohif_site}/",
+        "PACS_HUB_UPSTREAM": live_hub.url.removeprefix("http://"),
+    }.items():
+        site = site.replace("${" + name + "}", value)
+    prefix = tmp_path / "nginx"
+    (prefix / "logs").mkdir(parents=True)
+    (prefix / "ohif.conf").write_text(site)
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    temp = "\n".join(f"    {kind}_temp_path {prefix / kind};"
+                     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        f"{user}worker_processes 1;\npid {prefix}/nginx.pid;\n"
+        f"error_log {prefix}/logs/error.log warn;\nevents {{ worker_connections 64; }}\n"
+        f"http {{\n    include /etc/nginx/mime.types;\n    access_log {prefix}/logs/access.log;\n"
+        f"{temp}\n    include {prefix}/ohif.conf;\n}}\n"
+    )
+    check = subprocess.run([nginx, "-t", "-p", str(prefix), "-c", str(conf)],
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stderr
+    server = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if _get(f"{base}/")[0] == 200:
+                    break
+            except urllib.error.URLError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "nginx did not start"
+            time.sleep(0.1)
+        status, kind, body = _get(f"{base}/viewer?StudyInstanceUIDs={live_hub.study}")
+        assert status == 200 and kind.startswith("text/html") and b"app-config.js" in body
+        assert _get(f"{base}/app-config.js")[0] == 200
+        assert _get(f"{base}/no-such-file.js")[0] == 404
+        assert _get(f"{base}/dicomweb/studies")[0] == 401
+        session = "; ".join(f"{c['name']}={c['value']}" for c in hub_user.cookies())
+        status, kind, body = _get(f"{base}/dicomweb/studies", session)
+        assert status == 200 and live_hub.study.encode() in body, (status, kind)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

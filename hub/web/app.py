@@ -29,8 +29,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from hub import __version__
 from hub.metrics import build_registry, render
 from hub.web import health
-from hub.web.api import DOCS_URL, include_api
+from hub.web.api import include_api
 from hub.web.dicomweb.routes import router as dicomweb_router
+from hub.web.docs_page import install_docs_page
 from hub.web.problems import install_handlers
 from hub.web.viewer.routes import router as viewer_router
 from hub.web.viewer.routes import ws_router as viewer_ws_router
@@ -70,10 +71,11 @@ def create_app() -> FastAPI:
         title="pacs-ai-hub",
         version=__version__,
         lifespan=lifespan,
-        docs_url=DOCS_URL,
+        docs_url=None,  # install_docs_page: Swagger UI served locally, not from a CDN
         redoc_url=None,
     )
     install_handlers(app)
+    install_docs_page(app)
     app.include_router(health.router, prefix=API_PREFIX)
     include_api(app, API_PREFIX)
     app.include_router(dicomweb_router)

@@ -53,3 +53,18 @@ def test_metrics_endpoint_serves_prometheus_text(client: TestClient) -> None:
 
 def test_unknown_api_path_is_404(client: TestClient) -> None:
     assert client.get("/api/v1/nothing-here").status_code == 404
+
+
+def test_openapi_page_works_offline(client: TestClient) -> None:
+    """The OpenAPI page loads Swagger UI from the hub itself, never from a CDN."""
+    import re as regex
+
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    assets = regex.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all(url.startswith("/") for url in assets), assets
+    for url in assets:
+        if url.endswith((".js", ".css")):
+            answer = client.get(url)
+            assert answer.status_code == 200 and len(answer.content) > 10_000, url
+    assert "cdn" not in page.text.lower()

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-DOCS_URL = "/api/docs"
+from hub.web.docs_page import DOCS_URL
+
+__all__ = ["DOCS_URL", "include_api"]
 
 
 def include_api(app: FastAPI, prefix: str = "/api/v1") -> None:

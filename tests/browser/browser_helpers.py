@@ -9,9 +9,51 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from PIL import Image
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+from hub.testing.validators import in_ci
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+CHROMIUM = "/usr/bin/chromium"
+BUNDLE = ROOT / "hub" / "web" / "ui" / "static" / "ui" / "viewer" / "viewer.js"
+#: Headless Chromium without a GPU; WebGL from SwiftShader (software).
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+]
+#: The same without any WebGL: the viewer must switch to server-rendered frames.
+NO_WEBGL_ARGS = [*CHROMIUM_ARGS, "--disable-webgl", "--disable-3d-apis"]
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip (locally) or fail (CI=true) when ``condition`` does not hold."""
+    if condition:
+        return
+    if in_ci():
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@dataclass
+class LiveHub:
+    """The running hub and what the seed put in it."""
+
+    url: str
+    study: str
+    series: str
+    job: int
+    password: str
+    env: dict[str, str]
+    logs: Path
+
+
 #: Requests whose failure is the browser's habit, not the page's: the favicon it asks for on
 #: every page (the hub's pages do not declare one).
 IGNORED_URLS = re.compile(r"/favicon\.ico$")

@@ -22,43 +22,25 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_helpers import (
+    ARTIFACTS,
+    BUNDLE,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    LiveHub,
+    require,
+)
 from browser_seed import PASSWORD
 
 from hub.testing.net import free_port
-from hub.testing.validators import in_ci
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
-CHROMIUM = "/usr/bin/chromium"
-BUNDLE = ROOT / "hub" / "web" / "ui" / "static" / "ui" / "viewer" / "viewer.js"
 SEED = Path(__file__).with_name("browser_seed.py")
 PACS_HUB = str(Path(sys.executable).with_name("pacs-hub"))
-#: Headless Chromium without a GPU; WebGL from SwiftShader (software).
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-]
-#: The same without any WebGL: the viewer must switch to server-rendered frames.
-NO_WEBGL_ARGS = [*CHROMIUM_ARGS, "--disable-webgl", "--disable-3d-apis"]
-VIEWPORT = {"width": 1280, "height": 800}
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip (locally) or fail (CI=true) when ``condition`` does not hold."""
-    if condition:
-        return
-    if in_ci():
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -71,19 +53,6 @@ def browser_ready() -> None:
     require(Path(CHROMIUM).exists(), f"{CHROMIUM} is missing (make system-deps: Debian chromium)")
     bundle = BUNDLE.relative_to(ROOT)
     require(BUNDLE.exists(), f"the viewer bundle {bundle} is missing (make frontend)")
-
-
-@dataclass
-class LiveHub:
-    """The running hub and what the seed put in it."""
-
-    url: str
-    study: str
-    series: str
-    job: int
-    password: str
-    env: dict[str, str]
-    logs: Path
 
 
 class _Process:

@@ -21,8 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_helpers import ConsoleLog, colour_count, log_in, pixels, screenshot
-from conftest import ROOT, VIEWPORT, LiveHub, require
+from browser_helpers import (
+    ROOT,
+    VIEWPORT,
+    ConsoleLog,
+    LiveHub,
+    colour_count,
+    log_in,
+    pixels,
+    require,
+    screenshot,
+)
 
 from hub.testing.net import free_port
 

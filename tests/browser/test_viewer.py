@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 from browser_helpers import (
+    CHROMIUM,
+    NO_WEBGL_ARGS,
+    VIEWPORT,
     ConsoleLog,
+    LiveHub,
     image_difference,
     log_in,
     poll_colours,
@@ -20,7 +24,6 @@ from browser_helpers import (
     wait_ready,
     wait_rendered,
 )
-from conftest import CHROMIUM, NO_WEBGL_ARGS, VIEWPORT, LiveHub
 
 #: A lung on its largest slice covers far more than this many screen pixels at 1280x800.
 MIN_OVERLAY_PIXELS = 300

@@ -114,6 +114,22 @@ def _http_ready(port: int) -> Callable[[], bool]:
     return ready
 
 
+def _die_with_parent() -> None:
+    """In a child, before exec: get SIGTERM when ``up`` dies, even by SIGKILL (Linux).
+
+    The children run in their own sessions (so Ctrl-C reaches only ``up``, which stops them
+    in order); without this, an ``up`` killed outright would leave them running.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the children outlive a killed ``up``
+        pass
+
+
 def _port_open(port: int) -> Callable[[], bool]:
     def ready() -> bool:
         try:
@@ -144,13 +160,15 @@ def run_in_foreground(processes: int, http_port: int, dicom_port: int) -> int:
             children["job worker"] = subprocess.Popen(
                 [*hub, "worker", "--concurrency", str(processes)],
                 env={**os.environ, READY_FILE_ENV: str(ready_file)},
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_die_with_parent,
             )
             children["DICOM SCP"] = subprocess.Popen(
-                [*hub, "scp", "--port", str(dicom_port)], start_new_session=True
+                [*hub, "scp", "--port", str(dicom_port)], start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
             children["web app"] = subprocess.Popen(
-                [*hub, "web", "--port", str(http_port)], start_new_session=True
+                [*hub, "web", "--port", str(http_port)], start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
             checks = {
                 "job worker": ready_file.exists,

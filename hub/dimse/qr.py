@@ -25,20 +25,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from pydicom import Dataset
-from pydicom.uid import (
-    JPEG2000,
-    DeflatedExplicitVRLittleEndian,
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    JPEG2000Lossless,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-    RLELossless,
-)
 from pynetdicom import AE, AllStoragePresentationContexts, _config, evt
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
@@ -52,6 +38,7 @@ from pynetdicom.sop_class import (
 from hub.dimse.qr_identifier import Query, QueryError, parse_query
 from hub.dimse.qr_query import find, instances_of
 from hub.dimse.qr_send import CANCEL, PENDING, SubAssociation, datasets, move_contexts
+from hub.dimse.syntaxes import STORAGE_SYNTAXES
 from hub.settings import Peer, get_settings
 
 if TYPE_CHECKING:
@@ -68,20 +55,7 @@ QR_CONTEXTS = (
     StudyRootQueryRetrieveInformationModelMove,
 )
 #: Transfer syntaxes we can send instances in over C-GET (the SCP's storage syntaxes).
-STORE_SYNTAXES = (
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    DeflatedExplicitVRLittleEndian,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-    JPEG2000Lossless,
-    JPEG2000,
-    RLELossless,
-)
+STORE_SYNTAXES = STORAGE_SYNTAXES
 #: Largest PDU we offer to receive on a C-MOVE sub-association.
 MAX_PDU = 128 * 1024
 SUCCESS = 0x0000

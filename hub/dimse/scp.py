@@ -29,20 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydicom.uid import (
-    JPEG2000,
-    DeflatedExplicitVRLittleEndian,
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    JPEG2000Lossless,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-    RLELossless,
-)
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.association import Association
 from pynetdicom.sop_class import Verification
@@ -50,26 +36,14 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from hub.dimse import receive
 from hub.dimse.access import access_refusal
+from hub.dimse.syntaxes import STORAGE_SYNTAXES
 from hub.errors import HubError
 from hub.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 #: Transfer syntaxes accepted for every storage SOP class, in our order of preference.
-TRANSFER_SYNTAXES = [
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    DeflatedExplicitVRLittleEndian,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-    JPEG2000Lossless,
-    JPEG2000,
-    RLELossless,
-]
+TRANSFER_SYNTAXES = list(STORAGE_SYNTAXES)
 #: Seconds between two rounds of the supervisor (time cap, ended associations).
 SUPERVISE_INTERVAL = 0.2
 #: Seconds an aborted association gets to end before its socket is shut down.

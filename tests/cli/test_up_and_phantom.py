@@ -199,3 +199,35 @@ def test_bad_option_value_is_a_usage_error_not_a_traceback(tmp_path, capsys):
     assert "Invalid value for '--slices'" in err and "Traceback" not in err
     assert main(["infer", "--no-such-option"]) == 2
     assert "No such option" in capsys.readouterr().err
+
+
+def test_children_stop_when_up_is_killed(tmp_path):
+    """An ``up`` killed outright (SIGKILL, the OOM killer) leaves no worker, SCP or web app."""
+    data_dir = tmp_path / "hub-data"
+    env = {
+        key: value for key, value in os.environ.items()
+        if key not in ("PACS_HUB_DATABASE_URL", "PACS_HUB_BROKER_URL", "PACS_HUB_CONFIG")
+    }
+    env.update(
+        PACS_HUB_DATA_DIR=str(data_dir), PACS_HUB_HTTP_PORT=str(free_port()),
+        PACS_HUB_DICOM_PORT=str(free_port()),
+    )
+    pacs_hub = str(Path(sys.executable).with_name("pacs-hub"))
+    up = subprocess.Popen([pacs_hub, "up"], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = up.stdout.readline()
+            if not line or line.startswith("pacs-hub is up"):
+                break
+        assert len(_processes_with(f"PACS_HUB_DATA_DIR={data_dir}")) >= 3
+        up.kill()
+        up.wait(timeout=10)
+    finally:
+        if up.poll() is None:
+            up.kill()
+    deadline = time.monotonic() + 60
+    while _processes_with(f"PACS_HUB_DATA_DIR={data_dir}") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_with(f"PACS_HUB_DATA_DIR={data_dir}") == []

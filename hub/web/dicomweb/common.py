@@ -67,3 +67,22 @@ def warning_header(messages: list[str]) -> dict[str, str]:
         return {}
     text = "; ".join(messages).replace('"', "'")
     return {"Warning": f'299 pacs-hub "{text.encode("ascii", "replace").decode()}"'}
+
+
+def stored_image(path_in_index: str, sop_instance_uid: str) -> tuple[Any, Any, int]:
+    """The stored file of an instance, its header and its frame count, as problems when not.
+
+    500 when the indexed file cannot be read, 404 when the instance holds no image frames.
+    """
+    from hub.web.dicomweb.frames import frame_count
+    from hub.web.dicomweb.stored import UnreadableFileError, absolute_path, read_header
+
+    try:
+        path = absolute_path(path_in_index)
+        header = read_header(path)
+    except UnreadableFileError as exc:
+        raise ProblemError(500, f"the stored file cannot be read: {exc}") from None
+    total = frame_count(header)
+    if total == 0:
+        raise not_found(f"frames of instance {sop_instance_uid} (it holds no image)")
+    return path, header, total

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from hub.web.auth import Viewer
 from hub.web.dicomweb.accept import NotAcceptableError, plan_rendered
 from hub.web.dicomweb.catalog import InstanceEntry
-from hub.web.dicomweb.common import not_acceptable, not_found
+from hub.web.dicomweb.common import not_acceptable, not_found, stored_image
 from hub.web.dicomweb.frames import FrameError, frame_count
 from hub.web.dicomweb.stored import UnreadableFileError, absolute_path, read_header
 from hub.web.dicomweb.wado import instances_of, one_instance
@@ -81,14 +81,7 @@ def render_entry(
         fmt = plan_rendered(request.headers.get("accept"))
     except NotAcceptableError as exc:
         raise not_acceptable(exc) from None
-    try:
-        path = absolute_path(entry.path)
-        header = read_header(path)
-    except UnreadableFileError as exc:
-        raise ProblemError(500, f"the stored file cannot be read: {exc}") from None
-    total = frame_count(header)
-    if total == 0:
-        raise not_found(f"instance {entry.sop_instance_uid} has no image to render")
+    path, header, total = stored_image(entry.path, entry.sop_instance_uid)
     if not 1 <= number <= total:
         raise not_found(f"frame {number} of instance {entry.sop_instance_uid} (it has {total})")
     try:

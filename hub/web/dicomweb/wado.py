@@ -40,9 +40,10 @@ from hub.web.dicomweb.common import (
     instance_url,
     not_acceptable,
     not_found,
+    stored_image,
 )
 from hub.web.dicomweb.dicomjson import element_at, pixel_data_reference, to_dicom_json
-from hub.web.dicomweb.frames import FrameError, frame_count, parse_frame_list, read_frames
+from hub.web.dicomweb.frames import FrameError, parse_frame_list, read_frames
 from hub.web.dicomweb.multipart import Part, content_type, new_boundary, stream_parts
 from hub.web.dicomweb.stored import UnreadableFileError, absolute_path, read_header
 from hub.web.problems import ProblemError, problem_responses
@@ -157,14 +158,7 @@ def _metadata(request: Request, entries: list[InstanceEntry]) -> Response:
 
 
 def _frames(request: Request, entry: InstanceEntry, frames: str | None) -> Response:
-    try:
-        path = absolute_path(entry.path)
-        header = read_header(path)
-    except UnreadableFileError as exc:
-        raise ProblemError(500, f"the stored file cannot be read: {exc}") from None
-    total = frame_count(header)
-    if total == 0:
-        raise not_found(f"instance {entry.sop_instance_uid} has no frames (not an image)")
+    path, header, total = stored_image(entry.path, entry.sop_instance_uid)
     try:
         numbers = parse_frame_list(frames, total) if frames else list(range(1, total + 1))
     except LookupError as exc:

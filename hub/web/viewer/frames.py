@@ -17,9 +17,9 @@ from fastapi.responses import Response
 
 from hub.web.auth import Viewer
 from hub.web.dicomweb import catalog
-from hub.web.dicomweb.common import check_uids, not_found
-from hub.web.dicomweb.frames import FrameError, frame_count
-from hub.web.dicomweb.stored import UnreadableFileError, absolute_path, read_header
+from hub.web.dicomweb.common import check_uids, not_found, stored_image
+from hub.web.dicomweb.frames import FrameError
+from hub.web.dicomweb.stored import UnreadableFileError, absolute_path
 from hub.web.problems import ProblemError, problem_responses
 from hub.web.render import Window, render_frame
 from hub.web.viewer.overlay import SEG_CLASSES, Overlay, load_overlay, masks_for
@@ -89,14 +89,7 @@ def viewer_frame(
     entry = catalog.instance_by_uid(sop_instance_uid)
     if entry is None:
         raise not_found(f"instance {sop_instance_uid}")
-    try:
-        path = absolute_path(entry.path)
-        header = read_header(path)
-    except UnreadableFileError as exc:
-        raise ProblemError(500, f"the stored file cannot be read: {exc}") from None
-    total = frame_count(header)
-    if total == 0:
-        raise not_found(f"an image in instance {sop_instance_uid} (it has no frames)")
+    path, header, total = stored_image(entry.path, sop_instance_uid)
     if frame > total:
         raise not_found(f"frame {frame} of instance {sop_instance_uid} (it has {total})")
     drawn = chosen_overlay(entry, overlay) if overlay else None

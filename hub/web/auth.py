@@ -213,7 +213,41 @@ async def authenticate(
     principal = await cached_principal(authorization, None, session_key)
     if principal is None:
         raise unauthorized("the API token or session is not valid (unknown, revoked or expired)")
+    if (
+        principal.via == "session"
+        and request.method not in SAFE_METHODS
+        and not same_origin(request.headers)
+    ):
+        raise ProblemError(
+            403,
+            "a cross-site request with the web app's session cookie was refused",
+            title="Forbidden",
+            fix="call the API with 'Authorization: Bearer <token>', or from the hub's own pages",
+        )
     return principal
+
+
+#: Methods that change nothing; others made with the session cookie must come from our pages.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def same_origin(headers: Any) -> bool:
+    """Whether a cookie-authenticated request comes from the hub's own pages (CSRF defence).
+
+    Browsers send ``Origin`` with every cross-origin request and every POST; its host must be
+    the request's ``Host``. Without ``Origin``, ``Referer`` is used; a request with neither
+    is not from a browser page and is let through (it cannot carry a victim's cookie
+    cross-site). Scheme is ignored: TLS may end at a proxy in front.
+    """
+    from urllib.parse import urlsplit
+
+    host = (headers.get("host") or "").lower()
+    source = headers.get("origin") or headers.get("referer")
+    if not source:
+        return True
+    if source == "null":
+        return False
+    return urlsplit(source).netloc.lower() == host
 
 
 #: Any authenticated caller.
@@ -257,4 +291,8 @@ async def authenticate_websocket(websocket: WebSocket) -> Principal | None:
     session_key = websocket.cookies.get(SESSION_COOKIE)
     if not (authorization or token or session_key):
         return None
-    return await cached_principal(authorization, token, session_key)
+    principal = await cached_principal(authorization, token, session_key)
+    if principal is not None and principal.via == "session" and not same_origin(websocket.headers):
+        log.warning("WebSocket with the session cookie from another origin refused")
+        return None
+    return principal

@@ -188,3 +188,26 @@ def test_a_revoked_token_stops_working_within_the_cache_ttl(small: TestClient,
     revoke_token(ApiToken.objects.get(name="r").pk)
     time.sleep(PRINCIPAL_TTL + 0.1)
     assert_problem(small.get("/me", headers=people.reader), 401)
+
+
+def test_cross_site_requests_with_the_session_cookie_are_refused(
+    small: TestClient, people: People
+) -> None:
+    """CSRF defence: an unsafe request made with the session cookie must come from the hub's
+    own pages (Origin or Referer on the same host); tokens are not affected."""
+    small.cookies.set("pacs_hub_session", login_session(people.users["radiologist"]))
+    evil = {"Origin": "https://evil.example"}
+    answer = small.post("/run", headers=evil)
+    assert_problem(answer, 403)
+    assert "cross-site" in answer.json()["detail"]
+    assert_problem(small.post("/run", headers={"Referer": "https://evil.example/page"}), 403)
+    assert_problem(small.post("/run", headers={"Origin": "null"}), 403)
+    assert small.post("/run", headers={"Origin": "http://testserver"}).status_code == 200
+    assert small.post("/run").status_code == 200  # no browser page involved
+    assert small.get("/me", headers=evil).status_code == 200  # reads are not refused
+    with pytest.raises(WebSocketDisconnect) as closed:
+        with small.websocket_connect("/ws", headers=evil) as ws:
+            ws.receive_json()
+    assert closed.value.code == 1008
+    small.cookies.clear()
+    assert small.post("/run", headers={**evil, **people.admin}).status_code == 200  # a token

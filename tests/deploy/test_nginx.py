@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -119,9 +120,18 @@ def echo_server(spawn: Spawn, role: str) -> int:
     return port
 
 
+PASSWORD = "a-long-enough-password-42"
+
+
 def test_requests_through_nginx_reach_the_hub(spawn: Spawn, tmp_path: Path) -> None:
     hub = free_port()
-    env = os.environ | {"PACS_HUB_DATA_DIR": str(tmp_path / "data")}
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PACS_HUB_DATABASE_URL", "PACS_HUB_CONFIG")}
+    env["PACS_HUB_DATA_DIR"] = str(tmp_path / "data")
+    for command in (["manage", "migrate"],
+                    ["user", "create", "rad", "--role", "radiologist", "--password", PASSWORD]):
+        subprocess.run([str(BIN / "pacs-hub"), *command], env=env, check=True,
+                       capture_output=True)
     argv = [str(BIN / "pacs-hub"), "web", "--host", "127.0.0.1", "--port", str(hub)]
     spawn(argv, f"http://127.0.0.1:{hub}/api/v1/health", env)
     conf, port = nginx_prefix(tmp_path, web=hub, api=hub)
@@ -131,8 +141,20 @@ def test_requests_through_nginx_reach_the_hub(spawn: Spawn, tmp_path: Path) -> N
     assert health.status_code == 200 and health.json()["version"] == "0.1.0"
     metrics = httpx.get(base + "/metrics", timeout=10)
     assert metrics.status_code == 200 and "pacs_hub_database_up" in metrics.text
-    page = httpx.get(base + "/", timeout=10)
-    assert page.status_code == 200 and "pacs-ai-hub" in page.text
+    page = httpx.get(base + "/", timeout=10, follow_redirects=True)
+    assert page.status_code == 200 and str(page.url).startswith(base + "/accounts/login/")
+    # a real login through the proxy on a non-default port: Django's CSRF check compares the
+    # browser's Origin with the Host nginx passes on (which must keep the port)
+    with httpx.Client(base_url=base, timeout=10) as browser:
+        form = browser.get("/accounts/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+        done = browser.post(
+            "/accounts/login/",
+            data={"username": "rad", "password": PASSWORD, "csrfmiddlewaretoken": token},
+            headers={"Origin": base, "Referer": base + "/accounts/login/"},
+        )
+        assert done.status_code == 302, done.text[:500]
+        assert browser.get("/worklist/").status_code == 200
     static = httpx.get(base + "/static/hub.css", timeout=10)
     assert static.status_code == 200 and static.headers["content-type"] == "text/css"
     assert "server" not in health.headers or "nginx/" not in health.headers["server"]

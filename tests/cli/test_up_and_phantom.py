@@ -108,7 +108,8 @@ def test_up_receives_routes_and_runs_until_ctrl_c(tmp_path):
         assert job["state"] == "succeeded", job
         assert Path(job["result"]["seg"]["path"]).is_file()
         subprocess.run(
-            [pacs_hub, "phantom", str(tmp_path / "ct2"), "--slices", "8", "--size", "64"],
+            [pacs_hub, "phantom", str(tmp_path / "ct2"), "--slices", "8", "--size", "64",
+             "--seed", "2"],  # another series: the first one already has its job
             env=env, check=True, capture_output=True,
         )
         sent = subprocess.run(

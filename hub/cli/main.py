@@ -32,30 +32,28 @@ def _register() -> None:
         outbox_cmd,
         phantom_cmd,
         plugins_cmd,
+        routing_cmd,
+        scp_cmd,
         up_cmd,
         web_cmd,
     )
 
-    app.add_typer(plugins_cmd.app, name="plugins")
-    app.command("infer")(infer_cmd.infer)
     app.command("up")(up_cmd.up)
-    app.command("worker")(jobs_cmd.worker)
-    app.add_typer(jobs_cmd.app, name="jobs")
+    app.command("scp")(scp_cmd.scp)
     app.command("web")(web_cmd.web)
-    app.command("phantom")(phantom_cmd.phantom)
-    app.command("manage", context_settings=manage_cmd.CONTEXT)(manage_cmd.manage)
-    app.command("echo")(dicom_cmd.echo)
-    app.command("send")(dicom_cmd.send)
-    app.add_typer(outbox_cmd.app, name="outbox")
-    from hub.cli import routing_cmd
-
+    app.command("worker")(jobs_cmd.worker)
+    app.command("infer")(infer_cmd.infer)
+    app.add_typer(plugins_cmd.app, name="plugins")
+    app.add_typer(jobs_cmd.app, name="jobs")
     app.add_typer(routing_cmd.series_app, name="series")
     app.add_typer(routing_cmd.routes_app, name="routes")
-    from hub.cli import scp_cmd
-
-    app.command("scp")(scp_cmd.scp)
+    app.add_typer(outbox_cmd.app, name="outbox")
+    app.command("echo")(dicom_cmd.echo)
+    app.command("send")(dicom_cmd.send)
     app.add_typer(accounts_cmd.user_app, name="user")
     app.add_typer(accounts_cmd.token_app, name="token")
+    app.command("phantom")(phantom_cmd.phantom)
+    app.command("manage", context_settings=manage_cmd.CONTEXT)(manage_cmd.manage)
 
 
 def report_error(error: HubError) -> None:

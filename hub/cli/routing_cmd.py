@@ -18,7 +18,7 @@ from rich.table import Table
 series_app = typer.Typer(
     help="Received series: state, completion, routing decisions, jobs.", no_args_is_help=True
 )
-routes_app = typer.Typer(help="Routing rules ([[routes]]): test them on files.",
+routes_app = typer.Typer(help="Routing rules (the config's routes tables): test them on files.",
                          no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]

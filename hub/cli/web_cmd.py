@@ -22,7 +22,7 @@ def web(
         int, typer.Option(min=1, help="Worker processes (each serves the whole app).")
     ] = 1,
 ) -> None:
-    """Serve the web app: API health, /metrics and the start page (more in later releases).
+    """Serve the web app and the API: REST, DICOMweb, WebSockets, /metrics (one ASGI app).
 
     Behind a proxy, uvicorn trusts X-Forwarded-* headers from FORWARDED_ALLOW_IPS (default
     127.0.0.1, i.e. nginx on the same machine).

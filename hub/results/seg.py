@@ -21,6 +21,7 @@ from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 
 from hub.errors import ResultError
 from hub.results import labelling
+from hub.results.colors import palette_color, rgb_to_cielab
 from hub.results.uids import result_uid, tracking_uid
 from hub.results.validate import validate_result
 from hub.sdk import ModelManifest, Result, SegmentSpec, Series
@@ -168,6 +169,7 @@ def _segment_descriptions(
                 series.series_instance_uid, manifest.name, manifest.version, f"segment-{spec.label}"
             ),
             tracking_id=spec.name,
+            display_color=hd.color.CIELabColor(*rgb_to_cielab(palette_color(number))),
         )
         if spec.laterality is not None:
             # PS3.3 C.8.20.2: laterality qualifies the segmented property type.

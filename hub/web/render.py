@@ -27,13 +27,6 @@ from pydicom.pixels import apply_color_lut, apply_voi
 
 from hub.web.dicomweb.frames import frame_array
 
-#: Segment colours when a SEG recommends none (distinct on gray; index = segment number - 1).
-PALETTE: tuple[tuple[int, int, int], ...] = (
-    (230, 25, 75), (60, 180, 75), (0, 130, 200), (255, 225, 25), (245, 130, 48),
-    (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
-    (0, 128, 128), (220, 190, 255), (170, 110, 40), (128, 0, 0), (0, 0, 128), (128, 128, 0),
-)
-
 Format = Literal["image/png", "image/jpeg"]
 
 
@@ -52,11 +45,6 @@ class Mask:
 
     mask: np.ndarray
     color: tuple[int, int, int]
-
-
-def palette_color(segment_number: int) -> tuple[int, int, int]:
-    """The fixed colour of a segment without a recommended one."""
-    return PALETTE[(segment_number - 1) % len(PALETTE)]
 
 
 def lab_to_rgb(dicom_lab: Sequence[int]) -> tuple[int, int, int]:

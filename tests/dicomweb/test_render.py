@@ -12,16 +12,15 @@ from dicomweb_helpers import StoredStudy
 from PIL import Image
 from pydicom import Dataset
 
+from hub.results.colors import PALETTE, palette_color
 from hub.testing.dicom import uid_from
 from hub.web.render import (
-    PALETTE,
     Mask,
     Window,
     apply_window,
     blend,
     lab_to_rgb,
     modality_values,
-    palette_color,
     to_display,
 )
 

@@ -159,6 +159,21 @@ def test_segments_codes_algorithm_and_labelling(make_source, tmp_path):
     assert seg.DeviceSerialNumber
 
 
+def test_each_segment_recommends_its_palette_colour(make_source, tmp_path):
+    """OHIF, the hub's viewer and its server renderer all draw a segment in one colour."""
+    from hub.results.colors import palette_color
+    from hub.web.render import lab_to_rgb
+
+    source = make_source()
+    seg = _roundtrip(build_seg(source.series, lung_manifest(), Result(labelmap=source.truth)),
+                     tmp_path)
+    for item in seg.SegmentSequence:
+        lab = [int(v) for v in item.RecommendedDisplayCIELabValue]
+        assert lab_to_rgb(lab) == palette_color(item.SegmentNumber)
+    colours = {tuple(item.RecommendedDisplayCIELabValue) for item in seg.SegmentSequence}
+    assert len(colours) == len(seg.SegmentSequence)
+
+
 def test_labelmap_type_is_compressed(make_source, tmp_path):
     source = make_source()
     seg = build_seg(source.series, lung_manifest("labelmap"), Result(labelmap=source.truth))

@@ -19,9 +19,10 @@ import numpy as np
 from pydicom import Dataset
 from pydicom.multival import MultiValue
 
+from hub.results.colors import palette_color
 from hub.web.dicomweb.frames import frame_array
 from hub.web.dicomweb.stored import read_header
-from hub.web.render import Mask, lab_to_rgb, palette_color
+from hub.web.render import Mask, lab_to_rgb
 
 #: Segmentation Storage and Label Map Segmentation Storage.
 SEG_CLASSES = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7")

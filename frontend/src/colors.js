@@ -5,7 +5,7 @@
 
 /**
  * Distinct colours on grey (index = segment number - 1): the same list as the server's
- * renderer (hub/web/render.py PALETTE), so the fallback's overlay matches the legend.
+ * renderer and the SEG writer (hub/results/colors.py PALETTE), so the fallback's overlay matches the legend.
  */
 export const PALETTE = [
   [230, 25, 75], [60, 180, 75], [0, 130, 200], [255, 225, 25], [245, 130, 48],

@@ -144,9 +144,10 @@ def test_routes(
         paths, calling_ae=calling_ae, called_ae=called_ae or settings.ae_title
     )
     registry = get_registry()
+    switched_off = _switched_off()
     report = []
     for facts in found.facts:
-        plan = evaluate(facts, settings.routes, registry)
+        plan = evaluate(facts, settings.routes, registry, switched_off)
         report.append({
             "SeriesInstanceUID": facts.series_instance_uid,
             "Modality": facts.values("Modality")[0] if facts.values("Modality") else "",
@@ -180,3 +181,13 @@ def test_routes(
         typer.echo(f"  => would run: {', '.join(runs) or 'nothing'}")
     if skipped:
         typer.echo(f"{len(skipped)} file(s) skipped: not readable DICOM")
+
+
+def _switched_off() -> frozenset[str]:
+    """Models an administrator switched off (none when the database is not there yet)."""
+    from hub.db import setup
+
+    setup()
+    from hub.jobs.toggles import switched_off_names
+
+    return switched_off_names()

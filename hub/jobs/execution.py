@@ -101,6 +101,8 @@ def execute(
     if job.finished:
         logger.info("job %s already %s; nothing to do", job_id, job.state)
         return "skipped"
+    if _switched_off(job):
+        return "cancelled"
     owner = services.new_owner()
     if not services.claim(job_id, owner, task_id):
         logger.info(
@@ -158,6 +160,26 @@ def _hand_off(job_id: int) -> None:
         job_succeeded(Job.objects.get(pk=job_id))
     except Exception:
         logger.exception("job %s: hand-off to the outbox failed; the outbox sweep retries", job_id)
+
+
+def _switched_off(job: Job) -> bool:
+    """Cancel a queued job whose model an administrator switched off meanwhile (it can be
+    retried once the model is on again); True when it was cancelled here."""
+    from django.utils import timezone
+
+    from hub.jobs.toggles import is_disabled
+
+    if not is_disabled(job.model_name):
+        return False
+    now = timezone.now()
+    cancelled = Job.objects.filter(pk=job.pk, state__in=services.CLAIMABLE).update(
+        state=Job.State.CANCELLED, finished_at=now, updated_at=now, error_kind="ModelDisabled",
+        error=f"model {job.model_name} was switched off before the job started; retry it once "
+        "the model is enabled again",
+    )
+    if cancelled:
+        logger.info("job %s cancelled: model %s is switched off", job.pk, job.model_name)
+    return bool(cancelled)
 
 
 def _fail(job: Job, owner: str, error: str, kind: str) -> str:

@@ -54,3 +54,14 @@ def set_enabled(model_name: str, enabled: bool, *, changed_by: str = "", reason:
     logger.info("model %s %s by %s", model_name, "enabled" if enabled else "disabled",
                 changed_by or "(unknown)")
     return toggle
+
+
+def switched_off_names() -> frozenset[str]:
+    """Names of the switched-off models; empty when the table cannot be read (a rule test on
+    a machine whose database is not migrated yet)."""
+    from django.db import DatabaseError
+
+    try:
+        return frozenset(disabled_models())
+    except DatabaseError:
+        return frozenset()

@@ -125,6 +125,8 @@ class Plan:
     """Every decision for one series, in evaluation order."""
 
     decisions: list[Decision] = field(default_factory=list)
+    #: Models an administrator switched off, skipped with that reason.
+    switched_off: frozenset[str] = frozenset()
 
     @property
     def accepted(self) -> list[Decision]:
@@ -161,9 +163,18 @@ def match_route(route: Route, facts: SeriesFacts) -> tuple[bool, str]:
     return True, f"route {route.name} matched: {', '.join(matched) or 'no conditions'}"
 
 
-def evaluate(facts: SeriesFacts, routes: Sequence[Route], registry: Registry) -> Plan:
-    """Evaluate ``routes`` in order against ``facts``; see the module docstring for the rules."""
-    plan = Plan()
+def evaluate(
+    facts: SeriesFacts,
+    routes: Sequence[Route],
+    registry: Registry,
+    switched_off: frozenset[str] = frozenset(),
+) -> Plan:
+    """Evaluate ``routes`` in order against ``facts``; see the module docstring for the rules.
+
+    ``switched_off``: models an administrator disabled (:mod:`hub.jobs.toggles`); they are
+    skipped with that reason.
+    """
+    plan = Plan(switched_off=switched_off)
     chosen: dict[str, str] = {}
     if not routes:
         plan.decisions.append(
@@ -227,6 +238,12 @@ def _choose_models(
                     f"model {name} already chosen by route {chosen[name] or '(fallback)'}",
                     route, name,
                 )
+            )
+            continue
+        if name in plan.switched_off:
+            plan.decisions.append(
+                Decision(Outcome.SKIPPED, f"model {name} skipped: switched off by an "
+                         "administrator", route, name)
             )
             continue
         try:

@@ -240,3 +240,25 @@ def test_message_lost_by_the_embedded_broker_is_sent_again(make_series):
     assert lost.task_id in embedded_task_ids(settings)
     assert lost.due_at > past
     assert requeue_lost_messages() == []  # sent once, not again on every sweep
+
+
+def test_job_of_a_model_switched_off_while_queued_is_cancelled_not_run(
+    start_worker, make_series
+):
+    """An admin switches a model off while its job waits: the worker cancels the job with the
+    reason instead of running it; once the model is back on, retry runs it."""
+    from hub.jobs.services import retry_job
+    from hub.jobs.toggles import set_enabled
+
+    folder, series = make_series()
+    job = submit(folder, series, "bright-test")
+    set_enabled("bright-test", False, changed_by="admin", reason="test")
+    try:
+        start_worker()
+        job = wait_for(job.pk, DONE)
+        assert job.state == "cancelled" and job.attempts == 0
+        assert job.error_kind == "ModelDisabled" and "switched off" in job.error
+    finally:
+        set_enabled("bright-test", True, changed_by="admin")
+    retry_job(job.pk)
+    assert wait_for(job.pk, DONE).state == "succeeded"

@@ -123,3 +123,21 @@ def test_routes_test_on_files_that_are_not_dicom(tmp_path: Path, capsys):
     (tmp_path / "a.txt").write_text("hello")
     code, _, err = run(["routes", "test", str(tmp_path)], capsys)
     assert code == 2 and err.startswith("error: no readable DICOM file")
+
+
+def test_routes_test_and_routing_skip_a_switched_off_model(tmp_path: Path, capsys):
+    from hub.jobs.toggles import set_enabled
+
+    routes(CT_CHEST)
+    write(tmp_path / "ct", slices=8)
+    set_enabled("ct-lung-seg", False, changed_by="admin")
+    try:
+        code, out, _ = run(
+            ["routes", "test", str(tmp_path), "--calling-ae", "CT01", "--json"], capsys
+        )
+    finally:
+        set_enabled("ct-lung-seg", True, changed_by="admin")
+    assert code == 0
+    (entry,) = json.loads(out)["series"]
+    assert entry["would_run"] == []
+    assert any("switched off by an administrator" in d["reason"] for d in entry["decisions"])

@@ -183,11 +183,11 @@ def test_routes(
         typer.echo(f"{len(skipped)} file(s) skipped: not readable DICOM")
 
 
-def _switched_off() -> frozenset[str]:
+def _switched_off() -> dict[str, str]:
     """Models an administrator switched off (none when the database is not there yet)."""
     from hub.db import setup
 
     setup()
-    from hub.jobs.toggles import switched_off_names
+    from hub.jobs.toggles import switched_off
 
-    return switched_off_names()
+    return switched_off()

@@ -31,15 +31,20 @@ def disabled_models() -> dict[str, ModelToggle]:
     return {t.model_name: t for t in ModelToggle.objects.filter(enabled=False)}
 
 
+def describe(toggle: ModelToggle) -> str:
+    """``disabled by NAME (reason)``: who switched a model off and why."""
+    why = f" ({toggle.reason})" if toggle.reason else ""
+    by = f" by {toggle.changed_by}" if toggle.changed_by else ""
+    return f"disabled{by}{why}"
+
+
 def refuse_if_disabled(model_name: str) -> None:
     """Raise :class:`ModelDisabledError` when ``model_name`` is switched off."""
     toggle = ModelToggle.objects.filter(model_name=model_name, enabled=False).first()
     if toggle is None:
         return
-    why = f" ({toggle.reason})" if toggle.reason else ""
-    by = f" by {toggle.changed_by}" if toggle.changed_by else ""
     raise ModelDisabledError(
-        f"model '{model_name}' is disabled{by}{why}",
+        f"model '{model_name}' is {describe(toggle)}",
         "an ML engineer or admin can enable it on the /plugins/ page",
     )
 
@@ -56,12 +61,12 @@ def set_enabled(model_name: str, enabled: bool, *, changed_by: str = "", reason:
     return toggle
 
 
-def switched_off_names() -> frozenset[str]:
-    """Names of the switched-off models; empty when the table cannot be read (a rule test on
-    a machine whose database is not migrated yet)."""
+def switched_off() -> dict[str, str]:
+    """Switched-off model names and who switched them off and why (:func:`describe`); empty
+    when the table cannot be read (a rule test on a machine not migrated yet)."""
     from django.db import DatabaseError
 
     try:
-        return frozenset(disabled_models())
+        return {name: describe(toggle) for name, toggle in disabled_models().items()}
     except DatabaseError:
-        return frozenset()
+        return {}

@@ -198,9 +198,9 @@ def _plan(series: Series) -> Plan:
         facts = stored_facts(series)
     except RoutingError as exc:
         return Plan([Decision(Outcome.ERROR, f"not routed: {exc.cause}")])
-    from hub.jobs.toggles import switched_off_names
+    from hub.jobs.toggles import switched_off
 
-    return evaluate(facts, get_settings().routes, get_registry(), switched_off_names())
+    return evaluate(facts, get_settings().routes, get_registry(), switched_off())
 
 
 def _record(series: Series, plan: Plan) -> list[int]:

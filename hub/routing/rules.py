@@ -29,7 +29,7 @@ reasons: they read ``PatientID=[redacted]``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,8 +125,8 @@ class Plan:
     """Every decision for one series, in evaluation order."""
 
     decisions: list[Decision] = field(default_factory=list)
-    #: Models an administrator switched off, skipped with that reason.
-    switched_off: frozenset[str] = frozenset()
+    #: Models an administrator switched off, and why; skipped with that reason.
+    switched_off: dict[str, str] = field(default_factory=dict)
 
     @property
     def accepted(self) -> list[Decision]:
@@ -167,14 +167,14 @@ def evaluate(
     facts: SeriesFacts,
     routes: Sequence[Route],
     registry: Registry,
-    switched_off: frozenset[str] = frozenset(),
+    switched_off: Mapping[str, str] | None = None,
 ) -> Plan:
     """Evaluate ``routes`` in order against ``facts``; see the module docstring for the rules.
 
-    ``switched_off``: models an administrator disabled (:mod:`hub.jobs.toggles`); they are
-    skipped with that reason.
+    ``switched_off``: models an administrator disabled and why (:func:`hub.jobs.toggles.
+    switched_off`); they are skipped with that reason.
     """
-    plan = Plan(switched_off=switched_off)
+    plan = Plan(switched_off=dict(switched_off or {}))
     chosen: dict[str, str] = {}
     if not routes:
         plan.decisions.append(
@@ -243,7 +243,7 @@ def _choose_models(
         if name in plan.switched_off:
             plan.decisions.append(
                 Decision(Outcome.SKIPPED, f"model {name} skipped: switched off by an "
-                         "administrator", route, name)
+                         f"administrator: {plan.switched_off[name]}", route, name)
             )
             continue
         try:

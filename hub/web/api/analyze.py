@@ -70,12 +70,12 @@ def _named(facts: Any, names: list[str]) -> list[tuple[str, str, str, str]]:
 
 
 def _routed(facts: Any) -> list[tuple[str, str, str, str]]:
-    from hub.jobs.toggles import switched_off_names
+    from hub.jobs.toggles import switched_off
     from hub.plugins.manager import get_registry
     from hub.routing.rules import evaluate
     from hub.settings import get_settings
 
-    plan = evaluate(facts, get_settings().routes, get_registry(), switched_off_names())
+    plan = evaluate(facts, get_settings().routes, get_registry(), switched_off())
     return [(d.model, str(d.outcome), d.reason, d.priority) for d in plan.decisions]
 
 

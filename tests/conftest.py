@@ -69,3 +69,15 @@ def jobs_table(database: str) -> Iterator[None]:
     Job.objects.all().delete()
     yield
     Job.objects.all().delete()
+
+
+@pytest.fixture
+def index_tables(database: str) -> Iterator[None]:
+    """Empty series and instance tables (the storage index) for one test."""
+    from hub.storage.models import Instance, Series
+
+    Instance.objects.all().delete()
+    Series.objects.all().delete()
+    yield
+    Instance.objects.all().delete()
+    Series.objects.all().delete()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,18 +14,7 @@ from hub.testing.orthanc import OrthancError, running_orthanc
 from hub.testing.validators import require_tool
 
 
-@pytest.fixture
-def scp_tables(database: str) -> Iterator[None]:
-    from hub.storage.models import Instance, Series
-
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
-    yield
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
-
-
-def test_orthanc_pushes_a_study_to_the_hub(scp_tables: None, tmp_path: Path):
+def test_orthanc_pushes_a_study_to_the_hub(index_tables: None, tmp_path: Path):
     require_tool("Orthanc")
     paths = write_series(np.zeros((3, 16, 16)), tmp_path / "ct", seed="orthanc-harness",
                          body_part="CHEST")

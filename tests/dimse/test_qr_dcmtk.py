@@ -30,19 +30,7 @@ from qr_helpers import (
 
 
 @pytest.fixture
-def qr_tables(database: str) -> Iterator[None]:
-    """Empty series and instance tables for one test."""
-    from hub.storage.models import Instance, Series
-
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
-    yield
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
-
-
-@pytest.fixture
-def store(qr_tables: None, tmp_path: Path) -> Store:
+def store(index_tables: None, tmp_path: Path) -> Store:
     """Studies A and B in this test's DATA_DIR and index."""
     return fill_store(tmp_path / "source")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,19 +21,7 @@ PATIENT_ROOT = str(PatientRootQueryRetrieveInformationModelFind)
 
 
 @pytest.fixture
-def qr_tables(database: str) -> Iterator[None]:
-    """Empty series and instance tables for one test."""
-    from hub.storage.models import Instance, Series
-
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
-    yield
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
-
-
-@pytest.fixture
-def store(qr_tables: None, tmp_path: Path) -> Store:
+def store(index_tables: None, tmp_path: Path) -> Store:
     """Studies A (CT + result SR) and B (RLE MR) stored in this test's DATA_DIR."""
     return fill_store(tmp_path)
 

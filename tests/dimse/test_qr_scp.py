@@ -3,30 +3,16 @@ found by findscu and moved by movescu to a dcmtk storescp peer; strangers are re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 from pydicom import dcmread
 from qr_helpers import DEST_AE, HUB_AE, VIEWER_AE, configure_peers, received, run_tool, storescp
 
 from hub.testing.dicom import write_series
 
 
-@pytest.fixture
-def qr_tables(database: str) -> Iterator[None]:
-    """Empty series and instance tables for one test."""
-    from hub.storage.models import Instance, Series
-
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
-    yield
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
-
-
-def test_store_find_move_through_the_scp(qr_tables: None, tmp_path: Path):
+def test_store_find_move_through_the_scp(index_tables: None, tmp_path: Path):
     from hub.dimse.scp import SCP
 
     volume = np.linspace(-1000, 1000, 4 * 16 * 16).reshape(4, 16, 16)

@@ -32,19 +32,7 @@ from hub.testing.dicom import write_series
 
 
 @pytest.fixture
-def scp_tables(database: str) -> Iterator[None]:
-    """Empty series and instance tables for one test."""
-    from hub.storage.models import Instance, Series
-
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
-    yield
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
-
-
-@pytest.fixture
-def scp(scp_tables: None) -> Iterator[SCP]:
+def scp(index_tables: None) -> Iterator[SCP]:
     with running_scp() as server:
         yield server
 
@@ -204,7 +192,7 @@ def test_aborted_association_still_reports_its_series(scp: SCP, tmp_path: Path):
     assert wait_for(lambda: scp.active_associations == 0)
 
 
-def test_stopping_the_last_scp_restores_pynetdicom(scp_tables: None):
+def test_stopping_the_last_scp_restores_pynetdicom(index_tables: None):
     from pynetdicom import _config, dimse_messages
 
     from hub.dimse import receive

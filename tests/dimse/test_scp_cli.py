@@ -9,28 +9,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 from scp_helpers import echoscu, indexed_sop_uids, store_statuses, storescu, wait_for
 
 from hub.testing.dicom import write_series
 
 HUB = [sys.executable, "-m", "hub.cli.main"]
 LISTENING = re.compile(r"pacs-hub scp: AE (\S+) on ([\d.]+):(\d+)")
-
-
-@pytest.fixture
-def scp_tables(database: str) -> Iterator[None]:
-    from hub.storage.models import Instance, Series
-
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
-    yield
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
 
 
 def hub_env(**extra: str) -> dict[str, str]:
@@ -58,7 +45,7 @@ def start_scp(*args: str, **env: str) -> tuple[subprocess.Popen[str], str, int, 
     raise AssertionError("pacs-hub scp did not start:\n" + "".join(lines))
 
 
-def test_pacs_hub_scp_serves_until_sigterm(scp_tables: None, tmp_path: Path):
+def test_pacs_hub_scp_serves_until_sigterm(index_tables: None, tmp_path: Path):
     proc, ae, port, _ = start_scp("--ae-title", "CLIHUB")
     try:
         assert ae == "CLIHUB"

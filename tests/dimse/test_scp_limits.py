@@ -7,7 +7,6 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,24 +28,13 @@ from hub.storage import files
 from hub.testing.dicom import write_series
 
 
-@pytest.fixture
-def scp_tables(database: str) -> Iterator[None]:
-    from hub.storage.models import Instance, Series
-
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
-    yield
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
-
-
 def small_series(folder: Path, slices: int = 3) -> list[Path]:
     volume = np.zeros((slices, 16, 16))
     return write_series(volume, folder, seed=f"limits-{folder.name}")
 
 
 def test_time_cap_aborts_a_chatty_association_while_others_store(
-    scp_tables: None, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    index_tables: None, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
     caplog.set_level(logging.WARNING, logger="hub.dimse")
     with running_scp(dicom={"max_association_seconds": 2.0}) as scp:
@@ -67,7 +55,7 @@ def test_time_cap_aborts_a_chatty_association_while_others_store(
     assert "CHATTY" in caplog.text and "open for more than 2 s" in caplog.text
 
 
-def test_time_cap_ends_a_peer_trickling_one_pdu(scp_tables: None, tmp_path: Path):
+def test_time_cap_ends_a_peer_trickling_one_pdu(index_tables: None, tmp_path: Path):
     """A peer that sends a P-DATA PDU byte by byte blocks the reader; the cap still ends it."""
     with running_scp(dicom={"max_association_seconds": 2.0, "network_timeout": 30}) as scp:
         trickler = associate(scp.port, [CTImageStorage], calling="TRICKLE")
@@ -100,7 +88,7 @@ def test_time_cap_ends_a_peer_trickling_one_pdu(scp_tables: None, tmp_path: Path
             trickler.abort()
 
 
-def test_association_limit_rejects_the_next_association(scp_tables: None):
+def test_association_limit_rejects_the_next_association(index_tables: None):
     with running_scp(dicom={"max_associations": 1}) as scp:
         first = associate(scp.port, [Verification], calling="FIRST")
         assert first.is_established
@@ -115,7 +103,7 @@ def test_association_limit_rejects_the_next_association(scp_tables: None):
     assert accepted.returncode == 0, accepted.stderr
 
 
-def test_start_sweeps_only_stale_spool_files(scp_tables: None, caplog):
+def test_start_sweeps_only_stale_spool_files(index_tables: None, caplog):
     caplog.set_level(logging.INFO, logger="hub.dimse")
     from hub.settings import override_settings
 
@@ -144,7 +132,7 @@ def test_sweep_spool_counts(tmp_path: Path):
     assert receive.sweep_spool(0) == 0
 
 
-def test_a_large_instance_does_not_grow_memory(scp_tables: None, tmp_path: Path):
+def test_a_large_instance_does_not_grow_memory(index_tables: None, tmp_path: Path):
     """A 64 MB instance arrives in chunks on disk: the process grows far less than that."""
     volume = np.random.default_rng(3).integers(-1000, 1000, size=(128, 512, 512))
     (path,) = write_series(volume, tmp_path / "big", seed="big", multiframe=True)

@@ -3,7 +3,6 @@ nothing is written (no index row, no file, no spool leftover)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,18 +40,6 @@ from hub.dimse import receive
 from hub.dimse.access import access_refusal
 from hub.dimse.scp import SCP
 from hub.settings import get_settings
-
-
-@pytest.fixture
-def scp_tables(database: str) -> Iterator[None]:
-    from hub.storage.models import Instance, Series
-
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
-    yield
-    Instance.objects.all().delete()
-    Series.objects.all().delete()
-
 
 PEERS = [{"name": "ct", "ae_title": "CT01", "host": "127.0.0.1", "port": 104}]
 
@@ -100,7 +87,7 @@ def write(ds: Dataset, path: Path) -> Path:
 # -- association level -----------------------------------------------------------------------
 
 
-def test_unknown_called_ae_is_rejected(scp_tables: None):
+def test_unknown_called_ae_is_rejected(index_tables: None):
     with running_scp() as scp:
         done = echoscu(scp.port, called="NOTTHEHUB")
     assert done.returncode != 0
@@ -108,7 +95,7 @@ def test_unknown_called_ae_is_rejected(scp_tables: None):
     assert nothing_written()
 
 
-def test_unknown_caller_is_rejected_when_known_callers_are_required(scp_tables: None):
+def test_unknown_caller_is_rejected_when_known_callers_are_required(index_tables: None):
     with running_scp(peers=PEERS, dicom={"require_known_callers": True}) as scp:
         stranger = echoscu(scp.port, calling="STRANGER")
         known = echoscu(scp.port, calling="CT01")
@@ -117,7 +104,7 @@ def test_unknown_caller_is_rejected_when_known_callers_are_required(scp_tables: 
     assert known.returncode == 0, known.stderr
 
 
-def test_unknown_caller_may_store_when_callers_are_not_restricted(scp_tables: None):
+def test_unknown_caller_may_store_when_callers_are_not_restricted(index_tables: None):
     with running_scp(peers=PEERS) as scp:
         assert echoscu(scp.port, calling="STRANGER").returncode == 0
 
@@ -130,7 +117,7 @@ def test_access_refusal_reasons(database: str):
     assert access_refusal(HUB_AE, "X", settings).rsd == (1, 1, 3)  # type: ignore[union-attr]
 
 
-def test_watermark_rejects_associations(scp_tables: None):
+def test_watermark_rejects_associations(index_tables: None):
     with running_scp(storage={"min_free_mb": min_free_mb_unreachable()}) as scp:
         done = echoscu(scp.port)
     assert done.returncode != 0
@@ -138,7 +125,7 @@ def test_watermark_rejects_associations(scp_tables: None):
     assert "Local Limit Exceeded" in output and "Transient" in output, output
 
 
-def test_watermark_reached_mid_association_answers_out_of_resources(scp_tables: None):
+def test_watermark_reached_mid_association_answers_out_of_resources(index_tables: None):
     with running_scp() as scp:
         assoc = associate(scp.port, [CTImageStorage])
         assert assoc.is_established
@@ -159,7 +146,7 @@ def test_watermark_reached_mid_association_answers_out_of_resources(scp_tables: 
     "uid", ["1.2.3/../../4", "1.2.3..4", "..", "1.2.3.04", "1.2." + "3" * 62]
 )
 def test_invalid_sop_instance_uid_is_refused_and_not_written(
-    scp_tables: None, tmp_path: Path, uid: str
+    index_tables: None, tmp_path: Path, uid: str
 ):
     path = write(ct_instance(SOPInstanceUID=uid), tmp_path / "bad.dcm")
     good = write(ct_instance(), tmp_path / "good.dcm")
@@ -176,7 +163,7 @@ def test_invalid_sop_instance_uid_is_refused_and_not_written(
 
 
 @pytest.mark.parametrize("missing", ["StudyInstanceUID", "SeriesInstanceUID"])
-def test_missing_study_or_series_uid_is_refused(scp_tables: None, missing: str):
+def test_missing_study_or_series_uid_is_refused(index_tables: None, missing: str):
     with running_scp() as scp:
         assoc = associate(scp.port, [CTImageStorage])
         try:
@@ -188,7 +175,7 @@ def test_missing_study_or_series_uid_is_refused(scp_tables: None, missing: str):
     assert nothing_written()
 
 
-def test_missing_sop_instance_uid_is_refused(scp_tables: None, tmp_path: Path):
+def test_missing_sop_instance_uid_is_refused(index_tables: None, tmp_path: Path):
     # the request names an instance (from the file meta) but the data set has no SOPInstanceUID
     path = write(ct_instance(SOPInstanceUID=None), tmp_path / "nosop.dcm")
     with running_scp() as scp:
@@ -206,7 +193,7 @@ def test_missing_sop_instance_uid_is_refused(scp_tables: None, tmp_path: Path):
 @pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
 @pytest.mark.parametrize("keyword", ["SOPInstanceUID", "SOPClassUID"])
 def test_data_set_contradicting_the_request_is_refused(
-    scp_tables: None, tmp_path: Path, syntax: str, keyword: str
+    index_tables: None, tmp_path: Path, syntax: str, keyword: str
 ):
     # the request's UIDs come from the file meta; the data set says something else
     ds = ct_instance()
@@ -239,7 +226,7 @@ def test_request_check_leaves_unreadable_files_to_storage(tmp_path: Path):
 
 
 def test_storage_failure_answers_a_failure_never_success(
-    scp_tables: None, monkeypatch: pytest.MonkeyPatch
+    index_tables: None, monkeypatch: pytest.MonkeyPatch
 ):
     from hub.storage.errors import StorageError
 
@@ -260,7 +247,7 @@ def test_storage_failure_answers_a_failure_never_success(
     assert nothing_written()
 
 
-def test_echo_works_after_refused_stores(scp_tables: None):
+def test_echo_works_after_refused_stores(index_tables: None):
     with running_scp() as scp:
         assoc = associate(scp.port, [CTImageStorage, Verification])
         try:

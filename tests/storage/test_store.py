@@ -21,7 +21,7 @@ from hub.storage.errors import InvalidUIDError, MissingAttributeError, OutOfSpac
 from hub.storage.store import store_instance
 
 pytestmark = [
-    pytest.mark.usefixtures("storage_tables"),
+    pytest.mark.usefixtures("index_tables"),
     pytest.mark.filterwarnings("ignore:Invalid value for VR UI", "ignore:The value length"),
 ]
 

@@ -78,14 +78,24 @@ class Outcome:
         ds = Dataset()
         ds.Status = self.status
         if self.comment:
-            ds.ErrorComment = _comment(self.comment)
+            ds.ErrorComment = comment(self.comment)
         return ds
 
 
-def _comment(text: str) -> str:
+def comment(text: str) -> str:
     """``text`` made a valid LO value: one line, no backslash, at most 64 characters."""
     flat = " ".join(text.replace("\\", "/").split())
     return flat if len(flat) <= COMMENT_LENGTH else flat[: COMMENT_LENGTH - 3] + "..."
+
+
+def open_spool_file() -> tuple[int, Path]:
+    """A new spool file for a received data set: its open descriptor and its path.
+
+    Used by :mod:`hub.dimse.store_loop`; the file is given to :func:`store_status` (taken
+    over) once written and closed.
+    """
+    fd, name = tempfile.mkstemp(dir=files.spool_dir(), prefix=".", suffix=files.TEMP_SUFFIX)
+    return fd, Path(name)
 
 
 def _spool_named_temporary_file(*args: Any, **kwargs: Any) -> IO[bytes]:

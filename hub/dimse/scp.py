@@ -12,6 +12,11 @@ One pynetdicom AE answers as ``settings.ae_title`` on ``settings.dicom_port``:
   however slowly it trickles, so one peer cannot hold a slot for ever.
 * **C-STORE** (:mod:`hub.dimse.receive`): received in chunks into the spool, then
   :func:`hub.storage.store.store_instance` makes it durable and indexed before Success.
+* **Storage associations** (only Verification and storage SOP classes proposed, no extended
+  negotiation) are served by the hub's own read loop (:mod:`hub.dimse.store_loop`), several
+  times cheaper per image than pynetdicom's threaded reactor; the server peeks at each new
+  connection's A-ASSOCIATE-RQ to choose. Everything else (query/retrieve, C-GET with its
+  storage sub-operations) is pynetdicom's.
 * **Series completion**: when an association has ended (released or aborted) and its thread is
   gone, the supervisor hands the series it stored to
   :func:`hub.routing.completion.association_released`.
@@ -34,8 +39,8 @@ from pynetdicom.association import Association
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
-from hub.dimse import receive
-from hub.dimse.access import access_refusal
+from hub.dimse import receive, store_loop
+from hub.dimse.access import LOCAL_LIMIT_EXCEEDED, Refusal, access_refusal
 from hub.dimse.syntaxes import STORAGE_SYNTAXES
 from hub.errors import HubError
 from hub.settings import get_settings
@@ -73,14 +78,32 @@ class _Tracked:
     capped: bool = False
 
 
+class _Server(ThreadedAssociationServer):
+    """pynetdicom's server, with each new connection given to :meth:`SCP._route`."""
+
+    hub_scp: SCP
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        threading.Thread(
+            target=self.hub_scp._route, args=(self, request, client_address),
+            name="scp-connection", daemon=True,
+        ).start()
+
+
 class SCP:
     """The SCP; :meth:`start` listens in background threads, :meth:`stop` ends it all.
 
-    ``port`` 0 binds a free port (tests); :attr:`port` is the bound one.
+    ``port`` 0 binds a free port (tests); :attr:`port` is the bound one. ``store_loop=False``
+    leaves storage associations to pynetdicom too (tests of that path).
     """
 
     def __init__(
-        self, *, host: str = "0.0.0.0", port: int | None = None, ae_title: str | None = None
+        self,
+        *,
+        host: str = "0.0.0.0",
+        port: int | None = None,
+        ae_title: str | None = None,
+        store_loop: bool = True,
     ) -> None:
         self.settings = get_settings()
         self.host = host
@@ -90,6 +113,10 @@ class SCP:
             self.settings = self.settings.model_copy(update={"ae_title": ae_title})
         self._server: ThreadedAssociationServer | None = None
         self._tracked: dict[Association, _Tracked] = {}
+        self.use_store_loop = store_loop
+        self._loops: set[store_loop.StoreLoop] = set()
+        self._loop_supported: dict[str, tuple[str, ...]] = {}
+        self._loop_others: frozenset[str] = frozenset()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -108,11 +135,11 @@ class SCP:
         self._stopping.clear()
         receive.receive_into_spool()
         try:
-            self._server = ae.start_server(
+            server = ae.make_server(
                 (self.host, self.requested_port),
-                block=False,
-                evt_handlers=self._handlers(),
                 ae_title=self.ae_title,
+                evt_handlers=self._handlers(),
+                server_class=_Server,
             )
         except OSError as exc:
             receive.stop_receiving_into_spool()
@@ -121,6 +148,12 @@ class SCP:
                 "choose a free port with --port or PACS_HUB_DICOM_PORT, or stop the other "
                 "process using it",
             ) from None
+        server.hub_scp = self
+        threading.Thread(
+            target=server.serve_forever, name="scp-acceptor", daemon=True
+        ).start()
+        ae._servers.append(server)  # as AE.start_server does: ae.shutdown() stops it too
+        self._server = server
         self._supervisor = threading.Thread(
             target=self._supervise, name="scp-supervisor", daemon=True
         )
@@ -149,8 +182,13 @@ class SCP:
         ]
         for ender in enders:
             ender.start()
+        for loop in self._loops_snapshot():
+            loop.stop()
         for ender in enders:
             ender.join(timeout=ABORT_GRACE + 5)
+        deadline = time.monotonic() + ABORT_GRACE + 5
+        while self._loops_snapshot() and time.monotonic() < deadline:
+            time.sleep(0.01)
         if self._supervisor is not None:
             self._supervisor.join(timeout=10)
         self._finish_ended(wait=True)
@@ -165,8 +203,9 @@ class SCP:
 
     @property
     def active_associations(self) -> int:
-        """Associations open now."""
-        return sum(1 for tracked in self._snapshot() if tracked.assoc.is_alive())
+        """Associations open now (pynetdicom's and the store loop's)."""
+        alive = sum(1 for tracked in self._snapshot() if tracked.assoc.is_alive())
+        return alive + len(self._loops_snapshot())
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -185,6 +224,17 @@ class SCP:
         from hub.dimse import qr
 
         qr.add_qr_contexts(ae)  # after the storage contexts: it adds the C-GET roles
+        storage = {context.abstract_syntax for context in AllStoragePresentationContexts}
+        storage.add(Verification)
+        self._loop_supported = {
+            str(context.abstract_syntax): tuple(str(s) for s in context.transfer_syntax)
+            for context in ae.supported_contexts
+            if context.abstract_syntax in storage
+        }
+        self._loop_others = frozenset(
+            str(context.abstract_syntax) for context in ae.supported_contexts
+            if context.abstract_syntax not in storage
+        )
         return ae
 
     def _handlers(self) -> list[Handler]:
@@ -199,6 +249,63 @@ class SCP:
         from hub.dimse import qr
 
         return [*handlers, *qr.qr_handlers()]
+
+    # -- new connections: the store loop or pynetdicom -----------------------------------------
+
+    def _route(self, server: _Server, sock: socket.socket, address: Any) -> None:
+        """Serve a new connection: in the store loop if its request is for it, else pynetdicom."""
+        where = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
+        choice, request_pdu = "other", b""
+        if self.use_store_loop:
+            try:
+                choice, request_pdu = store_loop.peek_request(
+                    sock, self.settings.dicom.acse_timeout
+                )
+                if choice == "loop":
+                    from hub.dimse import pdu
+
+                    request = pdu.parse_associate_rq(request_pdu)
+                    if not store_loop.wants_loop(request, self._loop_others):
+                        choice = "other"
+            except Exception as exc:  # a malformed request: pynetdicom answers it as ever
+                log.debug("connection from %s left to pynetdicom: %s", where, exc)
+                choice = "other"
+        if self._stopping.is_set() or choice == "closed":
+            server.shutdown_request(sock)
+            return
+        if choice == "other":
+            sock.settimeout(None)
+            server.process_request_thread(sock, address)
+            return
+        loop = store_loop.StoreLoop(
+            sock, where, request_pdu, settings=self.settings,
+            supported=self._loop_supported, open_count=lambda: self.active_associations,
+        )
+        with self._lock:
+            self._loops.add(loop)
+        try:
+            loop.serve()
+        finally:
+            with self._lock:
+                self._loops.discard(loop)
+            self._loop_ended(loop)
+
+    def _loops_snapshot(self) -> list[store_loop.StoreLoop]:
+        with self._lock:
+            return list(self._loops)
+
+    def _loop_ended(self, loop: store_loop.StoreLoop) -> None:
+        if not loop.accepted:
+            return
+        counts = loop.counts
+        log.info(
+            "association from %s (%s) %s after %.1f s: %d stored (%d series, %.1f MB), "
+            "%d failed",
+            loop.calling_ae, loop.address, loop.how, time.monotonic() - loop.opened,
+            counts.stored, len(counts.series), counts.size / 1e6, counts.failed,
+        )
+        if counts.series:
+            self._association_released(counts.series)
 
     # -- event handlers (association threads) -------------------------------------------------
 
@@ -227,6 +334,12 @@ class SCP:
         if tracked is not None:
             tracked.calling_ae = calling
         refusal = access_refusal(called, calling, self.settings)
+        limit = self.settings.dicom.max_associations
+        if refusal is None and self.active_associations > limit:
+            refusal = Refusal(
+                f"{limit} associations are open ([dicom] max_associations)",
+                LOCAL_LIMIT_EXCEEDED,
+            )
         if refusal is None:
             return
         log.warning(

@@ -31,10 +31,13 @@ def configure(**settings: Any) -> None:
 
 
 @contextmanager
-def running_scp(**settings: Any) -> Iterator[SCP]:
-    """An SCP on 127.0.0.1, a free port, with :func:`configure` d settings; stopped after."""
+def running_scp(*, store_loop: bool = True, **settings: Any) -> Iterator[SCP]:
+    """An SCP on 127.0.0.1, a free port, with :func:`configure` d settings; stopped after.
+
+    ``store_loop=False``: storage associations go through pynetdicom too.
+    """
     configure(**settings)
-    server = SCP(host="127.0.0.1", port=0).start()
+    server = SCP(host="127.0.0.1", port=0, store_loop=store_loop).start()
     try:
         yield server
     finally:

@@ -1,4 +1,8 @@
-"""The SCP with dcmtk as a real modality: echo, a CT series, compressed files, re-sends."""
+"""The SCP with dcmtk as a real modality: echo, a CT series, compressed files, re-sends.
+
+Every test runs twice: storage associations served by the hub's store loop (the default) and
+by pynetdicom (the path mixed query/retrieve associations take).
+"""
 
 from __future__ import annotations
 
@@ -31,9 +35,9 @@ from hub.storage import files
 from hub.testing.dicom import write_series
 
 
-@pytest.fixture
-def scp(index_tables: None) -> Iterator[SCP]:
-    with running_scp() as server:
+@pytest.fixture(params=["store-loop", "pynetdicom"])
+def scp(index_tables: None, request: pytest.FixtureRequest) -> Iterator[SCP]:
+    with running_scp(store_loop=request.param == "store-loop") as server:
         yield server
 
 
@@ -147,16 +151,26 @@ def test_received_data_goes_to_the_spool_not_the_system_temp(scp: SCP, tmp_path:
     from hub.dimse import receive
 
     created: list[Path] = []
-    original = receive._spool_named_temporary_file
+    if scp.use_store_loop:
+        opener = receive.open_spool_file
 
-    def spy(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        handle = original(*args, **kwargs)
-        created.append(Path(handle.name))
-        return handle
+        def spy_loop() -> tuple[int, Path]:
+            fd, path = opener()
+            created.append(path)
+            return fd, path
 
-    monkeypatch.setattr(receive, "_spool_named_temporary_file", spy)
-    receive.receive_into_spool()  # installs the spy
-    receive.stop_receiving_into_spool()
+        monkeypatch.setattr(receive, "open_spool_file", spy_loop)
+    else:
+        original = receive._spool_named_temporary_file
+
+        def spy(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+            handle = original(*args, **kwargs)
+            created.append(Path(handle.name))
+            return handle
+
+        monkeypatch.setattr(receive, "_spool_named_temporary_file", spy)
+        receive.receive_into_spool()  # installs the spy
+        receive.stop_receiving_into_spool()
     paths = ct_series(tmp_path / "ct", slices=2)
     storescu(scp.port, paths)
     assert len(created) == 2
@@ -171,8 +185,12 @@ def test_accepted_sockets_have_nodelay(scp: SCP):
     try:
         assert assoc.is_established
         assert wait_for(lambda: scp.active_associations == 1)
-        (tracked,) = scp._snapshot()
-        sock = tracked.assoc.dul.socket.socket
+        if scp.use_store_loop:
+            (loop,) = scp._loops_snapshot()
+            sock = loop.sock
+        else:
+            (tracked,) = scp._snapshot()
+            sock = tracked.assoc.dul.socket.socket
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         assoc.release()

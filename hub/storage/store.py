@@ -4,7 +4,8 @@ Order of work, each step undone if a later one fails:
 
 1. read the header and validate Study/Series/SOP Instance UIDs (nothing touched yet);
 2. check the free-space watermark;
-3. write (or move) the bytes to a temp file in the destination folder, fsync it;
+3. write the bytes to a temp file in the destination folder (a spooled file stays where it
+   is, unless the rename finds it on another file system: then it is copied), fsync it;
 4. rename it atomically to ``<SOPInstanceUID>.dcm``, fsync the folder;
 5. index it in one transaction.
 
@@ -15,6 +16,7 @@ and 5 leaves an unindexed file at its final name, which the next (re-)send index
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
@@ -22,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydicom import Dataset, dcmread
+from pydicom import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_partial
 from pydicom.filewriter import dcmwrite
 from pydicom.uid import ExplicitVRLittleEndian
 
@@ -98,7 +101,14 @@ def store_instance(
         size, sha256 = files.sync_and_digest(temp, get_settings().storage.checksums)
         final = folder / f"{header.sop_instance_uid}.dcm"
         existed = final.exists()
-        files.commit_rename(temp, final)
+        try:
+            files.commit_rename(temp, final)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            temp = files.move_into(temp, folder)  # another file system: a copy, synced again
+            files.sync_and_digest(temp, False)
+            files.commit_rename(temp, final)
         temp = None
     except OSError as exc:
         raise files.storage_error(exc) from exc
@@ -180,10 +190,25 @@ def read_header(data: Dataset | bytes | Path) -> Header:
     )
 
 
+#: Every element :func:`read_header` uses lies at or before (0020,000E) SeriesInstanceUID.
+_LAST_HEADER_TAG = 0x0020000E
+#: Values longer than this are not read while parsing the header (none of them is needed).
+_DEFER_SIZE = 4096
+
+
+def _past_header(tag: int, vr: str | None, length: int) -> bool:
+    return tag > _LAST_HEADER_TAG
+
+
 def _parse(data: bytes | Path) -> Dataset:
-    source = io.BytesIO(data) if isinstance(data, bytes) else data
+    """The File Meta and the data set up to SeriesInstanceUID (nothing after it is read)."""
     try:
-        return dcmread(source, stop_before_pixels=True)
+        if isinstance(data, bytes):
+            return read_partial(
+                io.BytesIO(data), stop_when=_past_header, defer_size=_DEFER_SIZE
+            )
+        with data.open("rb") as file:
+            return read_partial(file, stop_when=_past_header, defer_size=_DEFER_SIZE)
     except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError) as exc:
         raise InputError(
             f"the data is not a readable DICOM Part-10 file: {exc}",
@@ -216,9 +241,11 @@ def _text(ds: Dataset, keyword: str, limit: int) -> str:
 
 
 def _write_temp(data: Dataset | bytes | Path, folder: Path) -> Path:
-    """The fsync-pending temp file in ``folder`` holding ``data``'s Part-10 encoding."""
+    """The fsync-pending temp file holding ``data``'s Part-10 encoding: a spooled file as it
+    is (renamed straight to its final name, or copied when on another file system), else a
+    new one in ``folder``."""
     if isinstance(data, Path):
-        return files.move_into(data, folder)
+        return data
     fd, temp = files.new_temp_file(folder)
     try:
         with os.fdopen(fd, "wb") as file:

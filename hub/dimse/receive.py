@@ -286,7 +286,12 @@ class _WaitingSocket(AssociationSocket):
         return bool(readable)
 
 
-def tune_receiving(assoc: Association) -> None:
+#: The largest PDU the pynetdicom path reads when ``[dicom] max_pdu`` is smaller: an
+#: A-ASSOCIATE-RQ with many contexts or a user identity may exceed a small P-DATA limit.
+MIN_PDU_LIMIT = 1024 * 1024
+
+
+def tune_receiving(assoc: Association, max_pdu: int = 0) -> None:
     """Make one accepted association faster and cheaper per PDU (nothing else changes).
 
     * its reader waits for data in ``select`` instead of sleeping 1 ms between checks
@@ -294,7 +299,9 @@ def tune_receiving(assoc: Association) -> None:
     * its socket reads a whole PDU with ``recv_into`` into one buffer instead of pynetdicom's
       4 KiB ``recv`` calls joined together (32 system calls and copies per 128 KiB PDU);
     * pynetdicom's standard handlers, which format a log line for every PDU and DIMSE message,
-      are unbound unless pynetdicom's logger is at DEBUG.
+      are unbound unless pynetdicom's logger is at DEBUG;
+    * with ``max_pdu``, a PDU longer than ``max(max_pdu, MIN_PDU_LIMIT)`` closes the connection
+      instead of making pynetdicom allocate whatever length a peer announces.
 
     Only plain TCP sockets of the pynetdicom classes this was written against are changed.
     """
@@ -309,6 +316,7 @@ def tune_receiving(assoc: Association) -> None:
         transport.__class__ = _WaitingSocket
         assoc.dul._run_loop_delay = LOOP_DELAY
         transport.recv = types.MethodType(_recv_exactly, transport)  # type: ignore[method-assign]
+        transport.hub_pdu_limit = max(max_pdu, MIN_PDU_LIMIT) if max_pdu else 0
     if not logging.getLogger("pynetdicom").isEnabledFor(logging.DEBUG):
         for event, handler in (
             (evt.EVT_PDU_RECV, _handlers.standard_pdu_recv_handler),
@@ -320,7 +328,19 @@ def tune_receiving(assoc: Association) -> None:
 
 
 def _recv_exactly(transport: Any, nr_bytes: int) -> bytearray:
-    """``AssociationSocket.recv``: ``nr_bytes`` bytes, or fewer when the peer closed."""
+    """``AssociationSocket.recv``: ``nr_bytes`` bytes, or fewer when the peer closed (or
+    announced more than the PDU limit: then the connection is shut down)."""
+    limit = getattr(transport, "hub_pdu_limit", 0)
+    if limit and nr_bytes > limit + 6:
+        log.warning(
+            "a peer announced a %d-byte PDU, more than the %d we read: closing the connection",
+            nr_bytes, limit,
+        )
+        try:
+            transport.socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return bytearray()
     buffer = bytearray(nr_bytes)
     view = memoryview(buffer)
     received = 0

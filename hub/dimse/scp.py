@@ -310,7 +310,7 @@ class SCP:
     # -- event handlers (association threads) -------------------------------------------------
 
     def _on_open(self, event: evt.Event) -> None:
-        receive.tune_receiving(event.assoc)
+        receive.tune_receiving(event.assoc, self.settings.dicom.max_pdu)
         sock = getattr(event.assoc.dul.socket, "socket", None)
         if sock is not None:
             try:

@@ -166,3 +166,28 @@ def _rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError("no VmRSS")
+
+
+def test_a_huge_announced_pdu_closes_the_connection_not_the_memory(
+    index_tables: None, caplog: pytest.LogCaptureFixture
+):
+    """A request announcing a 2 GiB PDU goes to pynetdicom (too big for the store loop); the
+    hub closes the connection instead of allocating it, and others still get served (the
+    half-started association ends by its ACSE timeout)."""
+    import socket
+
+    caplog.set_level(logging.WARNING, logger="hub.dimse")
+    with running_scp(dicom={"acse_timeout": 2}) as scp:
+        before = _rss_mb()
+        with socket.create_connection(("127.0.0.1", scp.port), timeout=10) as sock:
+            sock.sendall(struct.pack(">BBL", 0x01, 0, 2**31) + b"\x00" * 64)
+            sock.settimeout(10)
+            try:
+                answer = sock.recv(64)
+            except ConnectionResetError:
+                answer = b""
+        assert answer == b""  # closed, no A-ASSOCIATE-AC/RJ
+        assert _rss_mb() - before < 100
+        assert echoscu(scp.port).returncode == 0
+        assert wait_for(lambda: scp.active_associations == 0, timeout=5)
+    assert "more than the 1048576 we read" in caplog.text

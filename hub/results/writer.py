@@ -120,6 +120,7 @@ def _write_all(folder: Path, planned: list[tuple[Dataset, str]]) -> list[Path]:
         for dataset, name in planned:
             handle, temp_name = tempfile.mkstemp(prefix=".partial-", suffix=".tmp", dir=folder)
             temp = Path(temp_name)
+            os.fchmod(handle, 0o666 & ~_umask())  # as open() would create it, not mkstemp's 0600
             with os.fdopen(handle, "wb") as stream:
                 dataset.save_as(stream, enforce_file_format=True)
                 stream.flush()
@@ -157,6 +158,17 @@ def _write_all(folder: Path, planned: list[tuple[Dataset, str]]) -> list[Path]:
     for backup, _ in backups:
         backup.unlink(missing_ok=True)
     return done
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (Linux); 0o022 where it cannot be read."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def _missing_parents(folder: Path) -> list[Path]:

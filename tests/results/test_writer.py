@@ -73,6 +73,27 @@ def test_classifier_writes_sr_only(make_source, tmp_path):
     assert_dciodvfy_clean(files.sr_path)
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_follow_the_umask(make_source, tmp_path, umask):
+    """Results are created as ``open()`` would (0666 less the umask), not mkstemp's 0600."""
+    import os
+    import stat
+
+    source = make_source()
+    old = os.umask(umask)
+    try:
+        files = write_results(
+            source.series,
+            classifier_manifest(),
+            Result(findings={"nodule": "absent"}, scores={"nodule": 0.1}),
+            tmp_path / "out",
+        )
+    finally:
+        os.umask(old)
+    assert files.sr_path is not None
+    assert stat.S_IMODE(files.sr_path.stat().st_mode) == 0o666 & ~umask
+
+
 def test_uids_are_deterministic(make_source, tmp_path):
     source = make_source()
     result = Result(source.truth, MEASURED)

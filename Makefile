@@ -48,11 +48,12 @@ test: dev system-deps frontend
 	$(BIN)/python -m pytest
 	$(MAKE) test-scaleout
 
-## test-scaleout: the job and data-layer tests again on PostgreSQL + Redis
+## test-scaleout: the job, data-layer and SCP storage tests again on PostgreSQL + Redis
 test-scaleout: dev
 	PACS_HUB_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \
 	PACS_HUB_BROKER_URL=redis://127.0.0.1:6379/15 \
-	$(BIN)/python -m pytest tests/jobs tests/db tests/storage tests/routing tests/outbox
+	$(BIN)/python -m pytest tests/jobs tests/db tests/storage tests/routing tests/outbox \
+		tests/dimse/test_scp.py tests/dimse/test_scp_refusals.py
 
 lint: dev
 	$(BIN)/ruff check hub tests plugin_examples benchmarks models

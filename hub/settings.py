@@ -180,6 +180,25 @@ class ApiOptions(BaseModel):
     )
 
 
+class WebOptions(BaseModel):
+    """The ``[web]`` table: the web app's sign-in throttling.
+
+    Failed sign-ins are counted from the audit log (``login_failed`` events). At the limit, a
+    password sign-in is refused with 429 (even with the right password) until enough of the
+    counted failures are older than the window; a successful sign-in resets nothing.
+    """
+
+    #: Failed sign-ins for one user name (any case) within the window that lock its
+    #: password sign-in.
+    login_max_failures: int = Field(default=10, ge=1)
+    #: Failed sign-ins from one client address (all user names together) within the window
+    #: that lock password sign-in from that address.
+    login_max_failures_per_ip: int = Field(default=50, ge=1)
+    #: The window (minutes) in which failures count; a lock lifts once fewer than the limit
+    #: are this recent.
+    login_window_minutes: float = Field(default=15.0, gt=0)
+
+
 class TomlSource(PydanticBaseSettingsSource):
     """Reads the TOML file named by ``PACS_HUB_CONFIG`` (top-level keys and tables)."""
 
@@ -247,6 +266,7 @@ class Settings(BaseSettings):
     storage: StorageOptions = Field(default_factory=StorageOptions)
     outbox: OutboxOptions = Field(default_factory=OutboxOptions)
     api: ApiOptions = Field(default_factory=ApiOptions)
+    web: WebOptions = Field(default_factory=WebOptions)
 
     @field_validator("ae_title")
     @classmethod
@@ -316,10 +336,23 @@ def build_settings(**overrides: Any) -> Settings:
                 "fix the named setting in the environment or the PACS_HUB_CONFIG file",
             ) from None
         raise ConfigError(
-            f"invalid setting '{where}': {first['msg']}",
-            f"set PACS_HUB_{where.upper()} or '{where}' in the PACS_HUB_CONFIG file "
-            "to a valid value",
+            f"invalid setting '{where}': {first['msg']}", _fix_for(first["loc"])
         ) from None
+
+
+def _fix_for(loc: tuple[int | str, ...]) -> str:
+    """Where to set the value at ``loc``: an env variable, a TOML table key or list entry."""
+    where = ".".join(str(part) for part in loc)
+    if len(loc) == 1:
+        return (f"set PACS_HUB_{where.upper()} or '{where}' in the PACS_HUB_CONFIG file "
+                "to a valid value")
+    table, rest = str(loc[0]), ".".join(str(part) for part in loc[1:])
+    if isinstance(loc[1], int):
+        key = ".".join(str(part) for part in loc[2:])
+        what = f"'{key}' in entry {loc[1]}" if key else f"entry {loc[1]}"
+        return f"correct {what} (counted from 0) of [[{table}]] in the PACS_HUB_CONFIG file"
+    return (f"set '{rest}' in the [{table}] table of the PACS_HUB_CONFIG file (or "
+            f"PACS_HUB_{table.upper()} to a JSON object) to a valid value")
 
 
 _OVERRIDE: list[Settings] = []

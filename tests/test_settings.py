@@ -135,3 +135,13 @@ def test_routes_and_dicom_limits_from_toml(clean_env, tmp_path, monkeypatch):
     assert route.continue_ and route.priority == "urgent" and route.send_to == ["pacs"]
     with pytest.raises(ConfigError, match="peer names must be unique"):
         build_settings(peers=[settings.peers[0].model_dump()] * 2, routes=[])
+
+
+def test_table_and_list_errors_say_where_to_fix(clean_env):
+    with pytest.raises(ConfigError) as info:
+        build_settings(api={"max_files": 0})
+    assert info.value.cause.startswith("invalid setting 'api.max_files'")
+    assert "'max_files' in the [api] table" in info.value.fix and "PACS_HUB_API" in info.value.fix
+    with pytest.raises(ConfigError) as info:
+        build_settings(routes=[{"name": "r", "priority": "asap"}])
+    assert "'priority' in entry 0 (counted from 0) of [[routes]]" in info.value.fix

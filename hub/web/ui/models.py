@@ -17,6 +17,7 @@ class AuditEvent(models.Model):
         LOGIN = "login", "logged in"
         LOGOUT = "logout", "logged out"
         LOGIN_FAILED = "login_failed", "failed login"
+        LOGIN_THROTTLED = "login_throttled", "sign-in refused: too many failures"
         PASSWORD_CHANGED = "password_changed", "changed password"
         WORKLIST_VIEWED = "worklist_viewed", "opened the worklist"
         REPORT_VIEWED = "report_viewed", "opened a report"

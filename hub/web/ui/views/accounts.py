@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordChangeForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from hub.accounts import services
 from hub.accounts.models import ApiToken
 from hub.errors import HubError
-from hub.web.ui import audit
+from hub.web.ui import audit, throttle
 from hub.web.ui.access import can, require
 from hub.web.ui.forms import TokenForm
 
@@ -27,8 +30,28 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 class LoginView(auth_views.LoginView):
+    """Django's login, refused with 429 while the user name or address is locked
+    (:mod:`hub.web.ui.throttle`)."""
+
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """Check the lock before the form is validated, i.e. before any password check."""
+        form_class = self.get_form_class()
+        name_field = form_class(request).fields["username"]
+        username = name_field.to_python(request.POST.get("username", ""))
+        lock = throttle.sign_in_lock(username, audit.client_ip(request))
+        if lock is None:
+            return super().post(request, *args, **kwargs)
+        audit.record(request, audit.Action.LOGIN_THROTTLED, username, lock.detail())
+        now = timezone.now()
+        form = form_class(request, initial={"username": username})
+        response = self.render_to_response(
+            self.get_context_data(form=form, throttled=lock.message(now)), status=429
+        )
+        response["Retry-After"] = str(lock.retry_after(now))
+        return response
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

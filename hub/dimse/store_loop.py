@@ -52,6 +52,8 @@ IMPLEMENTATION_CLASS_UID = "2.25.78944049805331451933070507840424836616"
 IMPLEMENTATION_VERSION_NAME = f"PACSHUB_{__version__}"[:16]
 #: The largest A-ASSOCIATE-RQ the loop takes; a bigger one goes to pynetdicom.
 MAX_REQUEST = 65536
+#: Shorter than its fixed fields: not for the loop (pynetdicom answers it).
+MIN_REQUEST = 74
 #: Between two peeks at a request that has only partly arrived.
 PEEK_PAUSE = 0.002
 
@@ -80,25 +82,29 @@ def peek_request(sock: socket.socket, timeout: float) -> tuple[str, bytes]:
     when the peer closed or sent nothing within ``timeout`` seconds.
     """
     deadline = time.monotonic() + timeout
-    want = pdu.HEADER_SIZE
+    want = 0  # the whole PDU's size, once its header is known
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return "closed", b""
         sock.settimeout(remaining)
         try:
-            data = sock.recv(want, socket.MSG_PEEK)
+            data = sock.recv(want or pdu.HEADER_SIZE, socket.MSG_PEEK)
         except (TimeoutError, OSError):
             return "closed", b""
         if not data:
             return "closed", b""
-        if len(data) >= pdu.HEADER_SIZE and want == pdu.HEADER_SIZE:
+        if not want and len(data) >= pdu.HEADER_SIZE:
             pdu_type, length = pdu.header(data)
-            if pdu_type != pdu.ASSOCIATE_RQ or length + pdu.HEADER_SIZE > MAX_REQUEST:
+            if (
+                pdu_type != pdu.ASSOCIATE_RQ
+                or length + pdu.HEADER_SIZE > MAX_REQUEST
+                or length + pdu.HEADER_SIZE < MIN_REQUEST
+            ):
                 return "other", b""
             want = length + pdu.HEADER_SIZE
             continue
-        if len(data) >= want:
+        if want and len(data) >= want:
             return "loop", bytes(data[:want])
         time.sleep(PEEK_PAUSE)  # part of it is here: select would return at once
 
@@ -201,7 +207,7 @@ class StoreLoop:
             pass
         except Exception:
             log.exception("association from %s (%s) failed", self.calling_ae, self.address)
-            self._abort(pdu.ABORT_NOT_SPECIFIED)
+            self._send_abort(pdu.ABORT_NOT_SPECIFIED)
         finally:
             self._drop_pending()
             try:
@@ -253,13 +259,23 @@ class StoreLoop:
 
     def _abort(self, reason: int, *, how: str = "aborted") -> None:
         """Send an A-ABORT (quietly) and end the association."""
+        self._send_abort(reason, how=how)
+        raise _Ended
+
+    def _send_abort(self, reason: int, *, how: str = "aborted") -> None:
         self.how = how
         try:
             self.sock.settimeout(1.0)
             self.sock.sendall(pdu.encode_abort(pdu.ABORT_SOURCE_PROVIDER, reason))
         except OSError:
             pass
-        raise _Ended
+
+    def _send(self, data: bytes) -> None:
+        """Send a PDU; a peer gone meanwhile ends the association."""
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            raise _Ended from None
 
     # -- association --------------------------------------------------------------------------
 
@@ -289,7 +305,7 @@ class StoreLoop:
             for context, (_, result, syntax) in zip(request.contexts, results, strict=True)
             if result == pdu.ACCEPTANCE
         }
-        self.sock.sendall(
+        self._send(
             pdu.encode_associate_ac(
                 request, results, max_pdu=self.options.max_pdu,
                 implementation_class_uid=IMPLEMENTATION_CLASS_UID,
@@ -308,13 +324,15 @@ class StoreLoop:
             return "protocol version not supported", pdu.PROTOCOL_VERSION_NOT_SUPPORTED
         if request.application_context != pdu.APPLICATION_CONTEXT:
             return "not the DICOM application context", pdu.APPLICATION_CONTEXT_NOT_SUPPORTED
+        refusal = access_refusal(request.called_ae, request.calling_ae, self.settings)
+        if refusal is not None:  # first, as on the pynetdicom path
+            return refusal.reason, refusal.rsd
         if self.open_count() > self.options.max_associations:
             return (
                 f"{self.options.max_associations} associations are open ([dicom] "
                 "max_associations)", LOCAL_LIMIT_EXCEEDED,
             )
-        refusal = access_refusal(request.called_ae, request.calling_ae, self.settings)
-        return None if refusal is None else (refusal.reason, refusal.rsd)
+        return None
 
     # -- PDUs -------------------------------------------------------------------------------
 
@@ -340,15 +358,15 @@ class StoreLoop:
                 self._skip(length)
                 if self._pending is not None:
                     self._abort(pdu.ABORT_UNEXPECTED_PDU)
-                self.sock.sendall(pdu.encode_release_rp())
                 self.how = "released"
+                self._send(pdu.encode_release_rp())
                 return
             elif pdu_type == pdu.ABORT:
                 self.how = "aborted"
                 return
             else:
                 self._abort(
-                    pdu.ABORT_UNEXPECTED_PDU if pdu_type <= pdu.ABORT
+                    pdu.ABORT_UNEXPECTED_PDU if pdu.ASSOCIATE_RQ <= pdu_type <= pdu.ABORT
                     else pdu.ABORT_UNRECOGNISED_PDU
                 )
 
@@ -384,10 +402,7 @@ class StoreLoop:
                     self._finish_store(pending)
 
     def _send_response(self, context_id: int, command: bytes) -> None:
-        try:
-            self.sock.sendall(pdu.encode_command_pdata(context_id, command))
-        except OSError:
-            raise _Ended from None
+        self._send(pdu.encode_command_pdata(context_id, command))
 
     # -- DIMSE ------------------------------------------------------------------------------
 

@@ -490,9 +490,6 @@ def test_protocol_version_without_bit_0_is_rejected(peer: RawPeer, loops: list):
     assert len(loops) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: StoreLoop._refusal checks the association limit "
-                   "before access_refusal, SCP._on_requested checks access first: at the limit "
-                   "the loop answers (2, 3, 2) transient, pynetdicom (1, 1, 7) permanent")
 def test_limit_and_wrong_called_ae_answered_alike_on_both_paths(index_tables: None):
     """At the association limit, a request to the wrong AE title gets the same A-ASSOCIATE-RJ
     whichever path serves it (permanent, not a transient 'try again later')."""
@@ -607,9 +604,6 @@ def test_unknown_or_unexpected_pdu_type_is_aborted(scp: SCP):
     assert wait_for(lambda: all_ended(scp))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: StoreLoop._run takes every type <= 0x07 for a "
-                   "known PDU, so type 0x00 (undefined) gets 'unexpected PDU' (2), not "
-                   "'unrecognized PDU' (1)")
 def test_pdu_type_zero_is_unrecognised(scp: SCP):
     assert _abort_for_pdu_type(scp, 0x00) == (PROVIDER, UNRECOGNISED_PDU)
 
@@ -655,9 +649,6 @@ def test_peer_leaving_in_the_middle_of_a_data_set_leaves_nothing(
     assert nothing_written()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: StoreLoop.serve lets _Ended escape: an OSError from "
-                   "sendall (A-RELEASE-RP, A-ASSOCIATE-AC) reaches 'except Exception', which logs "
-                   "a traceback and calls _abort, whose _Ended leaves serve and the thread")
 def test_peer_gone_before_our_answer_ends_the_association_quietly(
     peer: RawPeer, scp: SCP, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
@@ -678,9 +669,6 @@ def test_peer_gone_before_our_answer_ends_the_association_quietly(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: peek_request re-reads the header while want == 6, so "
-                   "a length-0 A-ASSOCIATE-RQ spins without sleeping until acse_timeout, then is "
-                   "closed unanswered")
 def test_empty_associate_rq_is_answered_at_once(index_tables: None):
     """A 6-byte A-ASSOCIATE-RQ (length 0) is no request for the loop: pynetdicom answers it
     with an A-ABORT at once (as it does with ``store_loop=False``), burning no CPU meanwhile."""

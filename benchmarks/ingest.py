@@ -9,7 +9,9 @@ every receiver stores every image afresh) to
 (c) the hub: a ``pacs-hub scp`` process with its own data directory and SQLite database
     (durable write + index before Success).
 
-The receivers take turns within each round so that machine noise hits all of them alike. It
+The receivers take turns within each round so that machine noise hits all of them alike, and
+each send starts after ``sync`` (the ~100 MB every round writes would otherwise slow later
+rounds down as the kernel writes them back). It
 prints each receiver's median images/s and the ratios hub/Orthanc and hub/storescp, then sends
 ``--instances`` images (default 1,000) to the hub and reports the SCP process's peak RSS
 (``VmHWM``) and its RSS after each batch, which should stay flat.
@@ -127,6 +129,7 @@ def hub_scp(folder: Path) -> Iterator[tuple[str, int, int]]:
 def send(ae: str, port: int, files: list[Path], pid: int = 0) -> tuple[float, float]:
     """storescu ``files`` to ``ae``@127.0.0.1:``port``; images/s and the receiver's CPU ms
     per image (0 without ``pid``)."""
+    os.sync()  # earlier rounds' dirty pages written back first: each send starts alike
     cpu = cpu_seconds(pid) if pid else 0.0
     start = time.perf_counter()
     subprocess.run(
@@ -198,9 +201,16 @@ def main(argv: list[str] | None = None) -> int:
             for other in ("orthanc", "storescp"):
                 if other in medians:
                     ratio = medians["hub"] / medians[other]
+                    per_round = statistics.median(
+                        hub / theirs for hub, theirs in zip(rates["hub"], rates[other], strict=True)
+                    )
                     result[f"hub/{other}"] = ratio
+                    result[f"hub/{other} per round"] = per_round
                     target = " (target >= 0.8)" if other == "orthanc" else ""
-                    print(f"hub/{other}: {ratio:.2f}{target}")
+                    print(
+                        f"hub/{other}: {ratio:.2f} of the medians, {per_round:.2f} median of "
+                        f"the rounds' own ratios{target}"
+                    )
         if args.instances and hub_pid:
             batches = []
             left = args.instances

@@ -43,6 +43,7 @@ def scp(
     if port is not None and not 0 <= port <= 65535:
         raise ConfigError(f"--port {port} is not a TCP port", "use a port between 1 and 65535")
     require_migrated()
+    warm_registry()
     from hub.routing.completion import CompletionLoop
 
     server = SCP(host=host, port=port, ae_title=ae_title)
@@ -70,6 +71,20 @@ def scp(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     typer.echo("stopped", err=True)
+
+
+def warm_registry() -> None:
+    """Load the plugin registry before listening: routing needs it when the first series
+    completes, and loading it then (about a second of CPU: ONNX Runtime, model checks) would
+    stall the associations receiving at that moment."""
+    import logging
+
+    from hub.plugins.manager import get_registry
+
+    try:
+        get_registry()
+    except Exception:  # routing reports it per series; the SCP still receives
+        logging.getLogger(__name__).exception("loading the plugin registry failed")
 
 
 def require_migrated() -> None:

@@ -487,6 +487,8 @@ class StoreLoop:
         self._pending = None
         outcome = pending.failure
         if outcome is None:
+            if pending.fd is not None:
+                files.start_writeback(pending.fd)
             self._close_spool(pending, remove=False)
             assert pending.path is not None
             outcome = receive.store_status(

@@ -8,12 +8,16 @@ UIDs start with a digit, so the two can never collide.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import hashlib
 import logging
 import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from hub.settings import get_settings
@@ -93,6 +97,38 @@ def new_temp_file(folder: Path) -> tuple[int, Path]:
     """An open descriptor and the path of a new temp file in ``folder``."""
     fd, name = tempfile.mkstemp(dir=folder, prefix=".", suffix=TEMP_SUFFIX)
     return fd, Path(name)
+
+
+#: ``sync_file_range(2)`` flag: start writing the range's dirty pages back, do not wait.
+_SYNC_FILE_RANGE_WRITE = 2
+_sync_file_range: Callable[[int, int, int, int], int] | None = None
+
+
+def _load_sync_file_range() -> None:
+    global _sync_file_range
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        function = libc.sync_file_range
+    except (OSError, AttributeError):  # not Linux/glibc: start_writeback does nothing
+        return
+    function.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    _sync_file_range = function
+
+
+if sys.platform.startswith("linux"):
+    _load_sync_file_range()
+
+
+def start_writeback(fd: int) -> None:
+    """Let the disk start writing ``fd``'s data now, without waiting (Linux; a hint only).
+
+    A receiver calls it once a file is complete: the writes then proceed while the header is
+    parsed and the checksum computed, and the fsync in :func:`sync_and_digest`, which alone
+    makes the file durable, has less left to wait for.
+    """
+    if _sync_file_range is not None:
+        _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
 
 
 def sync_and_digest(path: Path, checksum: bool) -> tuple[int, str]:

@@ -140,6 +140,19 @@ def send(ae: str, port: int, files: list[Path], pid: int = 0) -> tuple[float, fl
     return rate, (1000 * (cpu_seconds(pid) - cpu) / len(files) if pid else 0.0)
 
 
+def stored_counts(root: Path, orthanc: object | None) -> dict[str, int]:
+    """How many instances each receiver holds now (a refused image must not count as fast)."""
+    counts: dict[str, int] = {}
+    if (root / "storescp").is_dir():
+        counts["storescp"] = sum(1 for _ in (root / "storescp").iterdir())
+    if orthanc is not None:
+        counts["orthanc"] = int(orthanc.get("/statistics")["CountInstances"])  # type: ignore[attr-defined]
+    hub_instances = root / "hub" / "instances"
+    if hub_instances.is_dir():
+        counts["hub"] = sum(1 for _ in hub_instances.glob("*/*/*.dcm"))
+    return counts
+
+
 def memory_kib(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (peak RSS) of ``pid`` in KiB, from /proc."""
     values = {}
@@ -166,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         megabytes = sum(f.stat().st_size for f in files) / 1e6
         print(f"series: {len(files)} images of {args.size}x{args.size}, {megabytes:.0f} MB")
         targets: dict[str, tuple[str, int, int]] = {}
+        orthanc = None
         if "storescp" in only:
             targets["storescp"] = stack.enter_context(storescp(root / "storescp"))
         if "orthanc" in only:
@@ -187,6 +201,13 @@ def main(argv: list[str] | None = None) -> int:
                 cpu[name].append(cpu_ms)
                 line.append(f"{name} {rate:.0f}")
             print(f"round {number}: " + ", ".join(line) + " images/s")
+        held = stored_counts(root, orthanc)
+        expected = args.rounds * len(files)
+        short = {name: held.get(name, 0) for name in targets if held.get(name, 0) != expected}
+        if short:
+            print(f"error: receivers did not store all {expected} images: {short}", file=sys.stderr)
+            return 1
+        print(f"stored: every receiver holds all {expected} images")
         medians = {name: statistics.median(values) for name, values in rates.items()}
         cpu_medians = {name: statistics.median(values) for name, values in cpu.items()}
         print("median images/s: " + ", ".join(f"{n} {v:.0f}" for n, v in medians.items()))

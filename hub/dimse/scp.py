@@ -285,10 +285,10 @@ class SCP:
             self._loops.add(loop)
         try:
             loop.serve()
+            self._loop_ended(loop)  # still counted as open: stop() waits for this report
         finally:
             with self._lock:
                 self._loops.discard(loop)
-            self._loop_ended(loop)
 
     def _loops_snapshot(self) -> list[store_loop.StoreLoop]:
         with self._lock:

@@ -161,7 +161,8 @@ class StoreLoop:
     """One storage/verification association, served in the calling thread by :meth:`serve`.
 
     ``open_count`` says how many associations the SCP has open (this one included), for the
-    association limit; ``ended`` is called once with this loop when it is over.
+    association limit. After :meth:`serve`, :attr:`accepted`, :attr:`how` and :attr:`counts`
+    say how it went.
     """
 
     def __init__(

@@ -160,7 +160,8 @@ def _index_new_instance(
                 "instance_count = instance_count + 1, "
                 "late_instance_count = late_instance_count + "
                 "CASE WHEN completion_run > 0 THEN 1 ELSE 0 END "
-                "WHERE series_instance_uid = %s AND state <> %s RETURNING id",
+                f"WHERE series_instance_uid = %s AND state <> %s "
+                f"RETURNING {quote(Series._meta.pk.column)}",
                 [
                     received, calling_ae, called_ae, header.modality,
                     header.body_part_examined, header.series_description,
@@ -175,7 +176,8 @@ def _index_new_instance(
             cursor.execute(
                 f"INSERT INTO {quote(Instance._meta.db_table)} "
                 f"({', '.join(map(quote, columns))}) VALUES ({', '.join(['%s'] * len(values))}) "
-                "ON CONFLICT (sop_instance_uid) DO NOTHING RETURNING id",
+                "ON CONFLICT (sop_instance_uid) DO NOTHING "
+                f"RETURNING {quote(Instance._meta.pk.column)}",
                 values,
             )
             inserted = cursor.fetchone()

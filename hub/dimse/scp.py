@@ -283,6 +283,8 @@ class SCP:
         )
         with self._lock:
             self._loops.add(loop)
+        if self._stopping.is_set():  # stop() may have taken its snapshot before the add
+            loop.stop()
         try:
             loop.serve()
             self._loop_ended(loop)  # still counted as open: stop() waits for this report

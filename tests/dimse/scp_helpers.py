@@ -146,3 +146,51 @@ def min_free_mb_unreachable() -> int:
 
     free = shutil.disk_usage(get_settings().data_dir.resolve().anchor or "/").free
     return free // (1024 * 1024) + 1024 * 1024
+
+
+def encoded_associate_rq(
+    contexts: list[tuple[int, str, list[str]]],
+    *,
+    called: str = HUB_AE,
+    calling: str = "RAWSCU",
+    max_pdu: int | None = 16384,
+    implementation_uid: str = "1.2.826.0.1.3680043.9.3811.3.0.4",
+    version_name: str | None = None,
+    extra: list[object] | None = None,
+    application_context: str = "1.2.840.10008.3.1.1.1",
+) -> bytes:
+    """An A-ASSOCIATE-RQ encoded by pynetdicom (what a real requestor sends); ``contexts`` are
+    (context ID, abstract syntax, transfer syntaxes), ``extra`` more user information items."""
+    from pynetdicom.pdu import A_ASSOCIATE_RQ
+    from pynetdicom.pdu_primitives import (
+        A_ASSOCIATE,
+        ImplementationClassUIDNotification,
+        ImplementationVersionNameNotification,
+        MaximumLengthNotification,
+    )
+    from pynetdicom.presentation import build_context
+
+    primitive = A_ASSOCIATE()
+    primitive.application_context_name = application_context
+    primitive.calling_ae_title = calling
+    primitive.called_ae_title = called
+    definitions = []
+    for context_id, abstract, syntaxes in contexts:
+        context = build_context(abstract, syntaxes)
+        context.context_id = context_id
+        definitions.append(context)
+    primitive.presentation_context_definition_list = definitions
+    user: list[object] = []
+    if max_pdu is not None:
+        item = MaximumLengthNotification()
+        item.maximum_length_received = max_pdu
+        user.append(item)
+    uid = ImplementationClassUIDNotification()
+    uid.implementation_class_uid = implementation_uid
+    user.append(uid)
+    if version_name is not None:
+        name = ImplementationVersionNameNotification()
+        name.implementation_version_name = version_name
+        user.append(name)
+    primitive.user_information = [*user, *(extra or [])]
+    return A_ASSOCIATE_RQ(primitive).encode()

@@ -23,22 +23,17 @@ from pynetdicom.pdu import (
     A_ABORT_RQ,
     A_ASSOCIATE_AC,
     A_ASSOCIATE_RJ,
-    A_ASSOCIATE_RQ,
     A_RELEASE_RP,
     P_DATA_TF,
 )
 from pynetdicom.pdu_primitives import (
-    A_ASSOCIATE,
     P_DATA,
     AsynchronousOperationsWindowNegotiation,
-    ImplementationClassUIDNotification,
-    ImplementationVersionNameNotification,
-    MaximumLengthNotification,
     SCP_SCU_RoleSelectionNegotiation,
     UserIdentityNegotiation,
 )
-from pynetdicom.presentation import build_context
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification
+from scp_helpers import encoded_associate_rq
 
 from hub.dimse import pdu
 from hub.dimse.pdu import PduError
@@ -46,42 +41,13 @@ from hub.dimse.pdu import PduError
 # -- helpers: pynetdicom builds what a real requestor sends -----------------------------------
 
 
-def rq_bytes(
-    contexts: list[tuple[int, str, list[str]]],
-    *,
-    called: str = "HUB",
-    calling: str = "MODALITY1",
-    max_pdu: int | None = 32768,
-    implementation_uid: str = "1.2.826.0.1.3680043.9.3811.3.0.4",
-    version_name: str | None = "PYNETDICOM_304",
-    extra: list[object] | None = None,
-    application_context: str = pdu.APPLICATION_CONTEXT,
-) -> bytes:
+def rq_bytes(contexts: list[tuple[int, str, list[str]]], **options: object) -> bytes:
     """An encoded A-ASSOCIATE-RQ built from pynetdicom's A-ASSOCIATE primitive."""
-    primitive = A_ASSOCIATE()
-    primitive.application_context_name = application_context
-    primitive.calling_ae_title = calling
-    primitive.called_ae_title = called
-    definitions = []
-    for context_id, abstract, syntaxes in contexts:
-        context = build_context(abstract, syntaxes)
-        context.context_id = context_id
-        definitions.append(context)
-    primitive.presentation_context_definition_list = definitions
-    user: list[object] = []
-    if max_pdu is not None:
-        item = MaximumLengthNotification()
-        item.maximum_length_received = max_pdu
-        user.append(item)
-    uid = ImplementationClassUIDNotification()
-    uid.implementation_class_uid = implementation_uid
-    user.append(uid)
-    if version_name is not None:
-        name = ImplementationVersionNameNotification()
-        name.implementation_version_name = version_name
-        user.append(name)
-    primitive.user_information = [*user, *(extra or [])]
-    return A_ASSOCIATE_RQ(primitive).encode()
+    defaults: dict[str, object] = {
+        "called": "HUB", "calling": "MODALITY1", "max_pdu": 32768,
+        "version_name": "PYNETDICOM_304",
+    }
+    return encoded_associate_rq(contexts, **{**defaults, **options})  # type: ignore[arg-type]
 
 
 def store_rq_command(message_id: int = 7, sop_instance_uid: str = "1.2.3.4.5") -> bytes:

@@ -29,19 +29,17 @@ from pydicom.uid import (
 )
 from pynetdicom import AE, build_role, dimse_messages, dimse_primitives
 from pynetdicom.dsutils import decode, encode
-from pynetdicom.pdu import A_ABORT_RQ, A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ, P_DATA_TF
+from pynetdicom.pdu import A_ABORT_RQ, A_ASSOCIATE_AC, A_ASSOCIATE_RJ, P_DATA_TF
 from pynetdicom.pdu_primitives import (
     A_ASSOCIATE,
     P_DATA,
-    ImplementationClassUIDNotification,
-    MaximumLengthNotification,
     UserIdentityNegotiation,
 )
-from pynetdicom.presentation import build_context
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification
 from scp_helpers import (
     HUB_AE,
     associate,
+    encoded_associate_rq,
     indexed_sop_uids,
     nothing_written,
     running_scp,
@@ -101,31 +99,7 @@ def explicit_le(ds: Dataset) -> bytes:
     return data
 
 
-def associate_rq(
-    contexts: list[tuple[int, str, list[str]]],
-    *,
-    called: str = HUB_AE,
-    calling: str = "RAWSCU",
-    application_context: str = "1.2.840.10008.3.1.1.1",
-    max_pdu: int = 16384,
-) -> bytes:
-    """An A-ASSOCIATE-RQ encoded by pynetdicom."""
-    primitive = A_ASSOCIATE()
-    primitive.application_context_name = application_context
-    primitive.calling_ae_title = calling
-    primitive.called_ae_title = called
-    definitions = []
-    for context_id, abstract, syntaxes in contexts:
-        context = build_context(abstract, syntaxes)
-        context.context_id = context_id
-        definitions.append(context)
-    primitive.presentation_context_definition_list = definitions
-    length = MaximumLengthNotification()
-    length.maximum_length_received = max_pdu
-    uid = ImplementationClassUIDNotification()
-    uid.implementation_class_uid = "1.2.826.0.1.3680043.9.3811.3.0.4"
-    primitive.user_information = [length, uid]
-    return A_ASSOCIATE_RQ(primitive).encode()
+associate_rq = encoded_associate_rq
 
 
 def p_data(*pdvs: tuple[int, int, bytes]) -> bytes:

@@ -49,10 +49,6 @@ IMPLEMENTATION_CLASS_UID = 0x52
 ASYNC_OPERATIONS = 0x53
 ROLE_SELECTION = 0x54
 IMPLEMENTATION_VERSION_NAME = 0x55
-#: Sub-items this module understands; any other one sends the association to pynetdicom.
-PLAIN_USER_ITEMS = frozenset(
-    {MAX_LENGTH, IMPLEMENTATION_CLASS_UID, ASYNC_OPERATIONS, IMPLEMENTATION_VERSION_NAME}
-)
 
 #: DIMSE command fields (PS3.7 E.1).
 C_STORE_RQ = 0x0001

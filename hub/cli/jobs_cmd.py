@@ -108,6 +108,8 @@ def show(
             continue
         if isinstance(value, dict):
             value = json.dumps(value)
+        elif isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
         typer.echo(f"{key:<18}: {value}")
 
 

@@ -100,7 +100,8 @@ def _print_detail(detail: dict[str, Any]) -> None:
             table.add_column(column)
         for job in detail["jobs"]:
             table.add_row(str(job["id"]), job["model"], str(job["run"]), job["state"],
-                          job["trigger"], job["route"], job["priority"])
+                          job["trigger"], _routes_text(job["route"], job["also_routes"]),
+                          job["priority"])
         console.print(table)
 
 
@@ -155,7 +156,8 @@ def test_routes(
             "calling_ae": facts.calling_ae,
             "called_ae": facts.called_ae,
             "would_run": [
-                {"model": d.model, "route": d.route, "priority": d.priority}
+                {"model": d.model, "route": d.route,
+                 "also_routes": plan.also_routes.get(d.model, []), "priority": d.priority}
                 for d in plan.accepted
             ],
             "decisions": [
@@ -176,11 +178,16 @@ def test_routes(
         )
         for d in entry["decisions"]:
             typer.echo(f"  {d['outcome']:<11} {d['reason']}")
-        runs = [f"{r['model']} ({r['route'] or 'no routes'}, {r['priority']})"
-                for r in entry["would_run"]]
+        runs = [f"{r['model']} ({_routes_text(r['route'], r['also_routes']) or 'no routes'}, "
+                f"{r['priority']})" for r in entry["would_run"]]
         typer.echo(f"  => would run: {', '.join(runs) or 'nothing'}")
     if skipped:
         typer.echo(f"{len(skipped)} file(s) skipped: not readable DICOM")
+
+
+def _routes_text(route: str, also: list[str]) -> str:
+    """``route`` plus the routes its results also go to: ``all-ct + chest-ct``."""
+    return " + ".join([route, *also]) if route else ""
 
 
 def _switched_off() -> dict[str, str]:

@@ -1,9 +1,10 @@
-"""The results outbox: hand a succeeded job's SEG/SR over to the hub and to its route's peers.
+"""The results outbox: hand a succeeded job's SEG/SR over to the hub and to its routes' peers.
 
 Flow (``hub.jobs.execution`` calls :func:`job_succeeded` once the job is marked succeeded):
 
-1. a :class:`~hub.dimse.models.ResultHandoff` row and, when the job's route has ``send_to``
-   peers, one :class:`~hub.dimse.models.OutboxItem` per peer are created in one transaction;
+1. a :class:`~hub.dimse.models.ResultHandoff` row and one
+   :class:`~hub.dimse.models.OutboxItem` per peer (:func:`job_peers`: the ``send_to`` of the
+   job's route and of its ``also_routes``, each peer once) are created in one transaction;
    each item's delivery task is enqueued after the commit;
 2. the SEG and SR are stored in the hub's own storage (``source="result"``, from a spooled
    copy: the job keeps its files) so Q/R and DICOMweb show them; ``stored_at`` records it.
@@ -87,13 +88,28 @@ def job_succeeded(job: Job) -> list[OutboxItem]:
     return created
 
 
+def job_peers(job: Job) -> list[str]:
+    """The peers of ``job``'s results: ``send_to`` of its route, then of each of its
+    ``also_routes``, in that order, each peer once.
+
+    A route that is no longer configured is logged and skipped.
+    """
+    configured = get_settings().routes
+    peers: list[str] = []
+    names = [job.route] if job.route else []
+    for name in [*names, *(job.also_routes or [])]:
+        route = next((r for r in configured if r.name == name), None)
+        if route is None:
+            logger.warning("job %s: route %r is no longer configured; its send_to is skipped",
+                           job.pk, name)
+            continue
+        peers.extend(peer for peer in route.send_to if peer not in peers)
+    return peers
+
+
 def _create_items(job: Job) -> list[OutboxItem]:
     files = result_files(job)
-    route = next((r for r in get_settings().routes if r.name == job.route), None)
-    peers = list(route.send_to) if route is not None and files else []
-    if job.route and route is None:
-        logger.warning("job %s: route %r is no longer configured; results stay in the hub",
-                       job.pk, job.route)
+    peers = job_peers(job) if files else []
     created: list[OutboxItem] = []
     for _ in range(2):  # a concurrent hand-off of the same job: the second pass finds its rows
         try:

@@ -40,6 +40,9 @@ class Job(models.Model):
     idempotency_key = models.CharField(max_length=200, unique=True)
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
     route = models.CharField(max_length=64, blank=True)
+    #: Later routes (``continue``) that chose the same model, in order: the job runs once,
+    #: under ``route``, and its results also go to these routes' ``send_to``.
+    also_routes = models.JSONField(default=list, blank=True)
     state = models.CharField(
         max_length=16, choices=State.choices, default=State.QUEUED, db_index=True
     )

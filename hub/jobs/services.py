@@ -61,12 +61,15 @@ def submit_job(
     *,
     trigger: str = Job.Trigger.MANUAL,
     route: str = "",
+    also_routes: Sequence[str] | None = None,
     priority: int = Job.Priority.NORMAL,
     queue: str | None = None,
     force: bool = False,
 ) -> Job:
     """Create a job for ``model_name`` on a series and enqueue it after the commit.
 
+    ``route`` is the route the job runs under; ``also_routes`` the later routes that chose
+    the same model (their ``send_to`` receive the results too; see :mod:`hub.dimse.outbox`).
     ``queue`` defaults to ``[jobs.queues]`` for the model, else ``default``.
     The same series, model and version submitted again returns the existing job (nothing runs
     twice) unless ``force``, which creates the next run. Raises :class:`UnknownModelError` /
@@ -106,6 +109,7 @@ def submit_job(
                     idempotency_key=Job.key_for(series_uid, manifest.name, manifest.version, run),
                     trigger=trigger,
                     route=route,
+                    also_routes=list(dict.fromkeys(also_routes or ())),
                     priority=priority,
                     queue=queue or get_settings().jobs.queues.get(manifest.name, "default"),
                     source_paths=[str(Path(p).resolve()) for p in source_paths],
@@ -332,6 +336,7 @@ def job_summary(job: Job) -> dict[str, Any]:
         "StudyInstanceUID": job.study_instance_uid,
         "trigger": job.trigger,
         "route": job.route,
+        "also_routes": list(job.also_routes or []),
         "priority": Job.Priority(job.priority).label,
         "queue": job.queue,
         "attempts": job.attempts,

@@ -44,6 +44,7 @@ from hub.routing.facts import RoutingError, stored_facts
 from hub.routing.rules import Decision, Outcome, Plan, evaluate
 
 if TYPE_CHECKING:
+    from hub.jobs.models import Job
     from hub.storage.models import Series
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,7 @@ def _record(series: Series, plan: Plan) -> list[int]:
     )
     priorities = {label: value for value, label in Job.Priority.choices}
     job_ids: list[int] = []
+    jobs: dict[str, Job] = {}
     for decision in plan.decisions:
         outcome, reason, job = decision.outcome, decision.reason, None
         if decision.outcome == Outcome.ACCEPTED:
@@ -227,6 +229,7 @@ def _record(series: Series, plan: Plan) -> list[int]:
                     [series_folder(series.study_instance_uid, series.series_instance_uid)],
                     trigger=Job.Trigger.ROUTE,
                     route=decision.route,
+                    also_routes=plan.also_routes.get(decision.model),
                     priority=priorities.get(decision.priority, Job.Priority.NORMAL),
                     force=rerun,
                 )
@@ -238,11 +241,26 @@ def _record(series: Series, plan: Plan) -> list[int]:
                 what = "already existed" if existed else "submitted"
                 reason = f"{reason}: job {job.pk} {what} (job run {job.run})"
                 job_ids.append(job.pk)
+                jobs[decision.model] = job
+        elif decision.route in plan.also_routes.get(decision.model, ()):
+            job, reason = _delivery_route(decision, jobs.get(decision.model))
         RoutingDecision.objects.create(
             series=series, run=run, route=decision.route, model_name=decision.model,
             outcome=outcome, reason=reason, job=job,
         )
     return job_ids
+
+
+def _delivery_route(decision: Decision, job: Job | None) -> tuple[Job | None, str]:
+    """The job and reason of a decision adding ``decision.route`` as a delivery route."""
+    if job is None:  # the model's job could not be submitted: nothing to deliver
+        return None, f"{decision.reason} (but no job was submitted)"
+    if decision.route not in (job.also_routes or []):  # an earlier job was found instead
+        return job, (
+            f"model {decision.model} already chosen; job {job.pk} already existed without "
+            f"route {decision.route}, so its results do not go to that route's send_to"
+        )
+    return job, f"{decision.reason}: job {job.pk}"
 
 
 def _completion_text(series: Series) -> str:

@@ -20,7 +20,11 @@ model registry; nothing is read, stored or submitted here. Semantics:
   accepts it (results stay in the hub). With routes configured and **none** matching, the
   series is not routed ("no route matched"); add a last route with ``match = {}`` to catch
   every other series.
-* A model chosen by two routes (``continue``) runs once, under the first route.
+* A model chosen by two routes (``continue``) runs once, under the first route (its
+  priority and job route), and its results go to **every** such route's ``send_to``: each
+  later matching route that names the model (or, without ``models``, would pick it) is
+  kept, in order, in :attr:`Plan.also_routes` and becomes the job's ``also_routes``; the
+  outbox sends to the union of the peers (:mod:`hub.dimse.outbox`).
 
 Values of patient-identifying attributes (group 0010, AccessionNumber, ...) never appear in
 reasons: they read ``PatientID=[redacted]``.
@@ -127,6 +131,9 @@ class Plan:
     decisions: list[Decision] = field(default_factory=list)
     #: Models an administrator switched off, and why; skipped with that reason.
     switched_off: dict[str, str] = field(default_factory=dict)
+    #: Per accepted model, the later matching routes (in order) that chose it too: it runs
+    #: once, under its first route, and its results also go to these routes' ``send_to``.
+    also_routes: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def accepted(self) -> list[Decision]:
@@ -197,7 +204,7 @@ def evaluate(
         matched_any = True
         _choose_models(
             plan, chosen, facts, registry, route.models, route=route.name,
-            priority=route.priority,
+            priority=route.priority, send_to=route.send_to,
         )
         if not route.continue_:
             break
@@ -221,8 +228,13 @@ def _choose_models(
     *,
     route: str,
     priority: str,
+    send_to: Sequence[str] = (),
 ) -> None:
-    """Add a decision per model of a matched route (``names`` None: every enabled model)."""
+    """Add a decision per model of a matched route (``names`` None: every enabled model).
+
+    A model an earlier route chose is not chosen again; this route is recorded in
+    ``plan.also_routes`` so its ``send_to`` receives the results too.
+    """
     if names is None:
         names = _enabled_names(registry)
         if not names:
@@ -232,13 +244,7 @@ def _choose_models(
     series = facts.as_series()
     for name in names:
         if name in chosen:
-            plan.decisions.append(
-                Decision(
-                    Outcome.SKIPPED,
-                    f"model {name} already chosen by route {chosen[name] or '(fallback)'}",
-                    route, name,
-                )
-            )
+            plan.decisions.append(_already_chosen(plan, name, chosen[name], route, send_to))
             continue
         if name in plan.switched_off:
             plan.decisions.append(
@@ -273,6 +279,19 @@ def _choose_models(
                 route, name, priority,
             )
         )
+
+
+def _already_chosen(
+    plan: Plan, name: str, first: str, route: str, send_to: Sequence[str]
+) -> Decision:
+    """The decision for a model an earlier route chose; records ``route`` as a delivery route."""
+    reason = f"model {name} already chosen by route {first or '(fallback)'}"
+    if route and route != first and route not in plan.also_routes.get(name, []):
+        plan.also_routes.setdefault(name, []).append(route)
+        reason += f"; its results also go to route {route}'s send_to"
+        if not send_to:
+            reason += " (none configured)"
+    return Decision(Outcome.SKIPPED, reason, route, name)
 
 
 def _enabled_names(registry: Registry) -> list[str]:

@@ -100,6 +100,7 @@ def series_detail(series: Series) -> dict[str, Any]:
             "state": job.state,
             "trigger": job.trigger,
             "route": job.route,
+            "also_routes": list(job.also_routes or []),
             "priority": Job.Priority(job.priority).label,
             "error": job.error,
         }

@@ -57,7 +57,11 @@ def test_show_job_with_timings_and_error(client: TestClient, people: People,
     body = client.get(f"/api/v1/jobs/{job.pk}", headers=people.reader).json()
     assert body["error"] == "boom" and body["error_kind"] == "InferenceError"
     assert body["timings_s"] == {"load": 0.5} and body["result"] is None
+    assert (body["route"], body["also_routes"]) == ("", [])
     assert_problem(client.get("/api/v1/jobs/999999", headers=people.reader), 404)
+    routed = job_row(trigger="route", route="all-ct", also_routes=["chest-ct"])
+    body = client.get(f"/api/v1/jobs/{routed.pk}", headers=people.reader).json()
+    assert (body["route"], body["also_routes"]) == ("all-ct", ["chest-ct"])
 
 
 def test_retry_and_cancel_states(client: TestClient, people: People, job_row: Callable) -> None:

@@ -73,9 +73,13 @@ class Hub:
         self,
         peers: dict[str, int] | None = None,
         send_to: list[str] | None = None,
+        routes: list[dict[str, Any]] | None = None,
         **outbox: float,
     ) -> None:
-        """Peers ``name -> port`` (AE title PACS on 127.0.0.1), the route's send_to, [outbox]."""
+        """Peers ``name -> port`` (AE title PACS on 127.0.0.1), the route's send_to, [outbox].
+
+        ``routes``: more ``[[routes]]`` tables (after the ``to-pacs`` one), as dicts.
+        """
         from hub.settings import reset_settings
 
         options = {"max_attempts": 3, "backoff": 0.3, "backoff_max": 0.5, "timeout": 5} | outbox
@@ -97,8 +101,22 @@ class Hub:
         if send_to is not None:
             lines += ["[[routes]]", f'name = "{ROUTE}"', 'match = { Modality = "CT" }',
                       f"send_to = {json.dumps(send_to)}"]
+        for table in routes or []:
+            lines.append("[[routes]]")
+            lines += [f"{key} = {toml_value(value)}" for key, value in table.items()]
         self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         reset_settings()
+
+
+def toml_value(value: Any) -> str:
+    """``value`` (str, bool, number, list, dict) as a TOML value (dicts as inline tables)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(value)
 
 
 @pytest.fixture(autouse=True)

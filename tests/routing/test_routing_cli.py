@@ -96,7 +96,7 @@ def test_routes_test_evaluates_files_without_storing_or_running(tmp_path: Path, 
     assert code == 0
     report = {entry["Modality"]: entry for entry in json.loads(out)["series"]}
     assert report["CT"]["would_run"] == [
-        {"model": "ct-lung-seg", "route": "ct-chest", "priority": "urgent"}
+        {"model": "ct-lung-seg", "route": "ct-chest", "also_routes": [], "priority": "urgent"}
     ]
     assert report["CT"]["slices"] == 8 and report["CT"]["called_ae"] == "PACSHUB"
     assert report["MR"]["would_run"] == []
@@ -107,6 +107,44 @@ def test_routes_test_evaluates_files_without_storing_or_running(tmp_path: Path, 
     assert "calling_ae=CT10 does not match 'CT0[1-9]'" in out
     assert "=> would run: nothing" in out
     assert not Series.objects.exists() and not Job.objects.exists()
+
+
+ALL_CT = {"name": "all-ct", "match": {"Modality": "CT"}, "models": ["ct-lung-seg"],
+          "send_to": ["archive"], "continue": True}
+PEERS = [{"name": name, "ae_title": "PACS", "host": "127.0.0.1", "port": 104}
+         for name in ("archive", "pacs")]
+
+
+def test_routes_test_and_series_show_name_the_routes_a_model_delivers_to(
+    store_series, tmp_path: Path, capsys
+):
+    routes(ALL_CT, {**CT_CHEST, "send_to": ["pacs"]}, peers=PEERS)
+    write(tmp_path / "ct", slices=8)
+    code, out, _ = run(["routes", "test", str(tmp_path), "--calling-ae", "CT01", "--json"], capsys)
+    assert code == 0
+    [entry] = json.loads(out)["series"]
+    assert entry["would_run"] == [
+        {"model": "ct-lung-seg", "route": "all-ct", "also_routes": ["ct-chest"],
+         "priority": "normal"}
+    ]
+    text = ("model ct-lung-seg already chosen by route all-ct; its results also go to route "
+            "ct-chest's send_to")
+    assert text in [d["reason"] for d in entry["decisions"]]
+    code, out, _ = run(["routes", "test", str(tmp_path), "--calling-ae", "CT01"], capsys)
+    assert code == 0 and text in out
+    assert "=> would run: ct-lung-seg (all-ct + ct-chest, normal)" in out
+
+    uid = store_series(calling_ae="CT01")
+    assert run(["series", "complete", uid], capsys)[0] == 0
+    code, out, _ = run(["series", "show", uid, "--json"], capsys)
+    shown = json.loads(out)
+    [job] = shown["jobs"]
+    assert (job["route"], job["also_routes"]) == ("all-ct", ["ct-chest"])
+    assert f"{text}: job {job['id']}" in [d["reason"] for d in shown["decisions"]]
+    code, out, _ = run(["series", "show", uid], capsys)
+    assert code == 0 and "all-ct + ct-chest" in out
+    code, out, _ = run(["jobs", "show", str(job["id"])], capsys)
+    assert code == 0 and "also_routes" in out and "ct-chest" in out
 
 
 def test_routes_test_without_routes_shows_the_fallback(tmp_path: Path, capsys):

@@ -127,6 +127,50 @@ def test_jobs_carry_the_route_and_its_priority(store_series):
     assert series(other).state == "complete"
 
 
+CONTINUED = [
+    {"name": "all-ct", "match": {"Modality": "CT"}, "models": ["ct-lung-seg"],
+     "send_to": ["archive"], "continue": True},
+    {"name": "chest-ct", "match": {"BodyPartExamined": "CHEST"}, "models": ["ct-lung-seg"],
+     "send_to": ["chest-pacs"], "priority": "urgent"},
+]
+PEERS = [{"name": name, "ae_title": "PACS", "host": "127.0.0.1", "port": 104}
+         for name in ("archive", "chest-pacs")]
+
+
+def test_a_model_two_routes_chose_runs_once_with_both_routes(store_series, sent):
+    routes(*CONTINUED, peers=PEERS)
+    uid = store_series(body_part="CHEST")
+    force_complete(uid)
+    [job] = jobs(uid)
+    assert sent == [job.pk]
+    assert (job.route, job.also_routes, job.priority) == ("all-ct", ["chest-ct"], 5)
+    [also] = [d for d in decisions(uid) if d.route == "chest-ct" and d.model_name]
+    assert (also.outcome, also.job_id) == ("skipped", job.pk)
+    assert also.reason == (
+        "model ct-lung-seg already chosen by route all-ct; its results also go to route "
+        f"chest-ct's send_to: job {job.pk}"
+    )
+
+
+def test_a_job_that_existed_before_routing_keeps_its_routes(store_series, sent):
+    from hub.jobs.models import Job
+    from hub.jobs.services import submit_job
+
+    routes(*CONTINUED, peers=PEERS)
+    uid = store_series(body_part="CHEST")
+    stored = series(uid)
+    earlier = submit_job(uid, stored.study_instance_uid, "ct-lung-seg", [],
+                         trigger=Job.Trigger.REST)
+    force_complete(uid)
+    assert [job.pk for job in jobs(uid)] == [earlier.pk] and earlier.also_routes == []
+    [also] = [d for d in decisions(uid) if d.route == "chest-ct" and d.model_name]
+    assert also.job_id == earlier.pk
+    assert also.reason == (
+        f"model ct-lung-seg already chosen; job {earlier.pk} already existed without route "
+        "chest-ct, so its results do not go to that route's send_to"
+    )
+
+
 def test_completing_again_without_new_instances_runs_nothing(store_series):
     from hub.storage import files
     from hub.storage.store import store_instance

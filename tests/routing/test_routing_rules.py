@@ -84,7 +84,49 @@ def test_continue_evaluates_later_routes_and_runs_each_model_once(registry):
     assert accepted(plan) == [("ct-lung-seg", "ct", "normal")]
     reasons = [d.reason for d in plan.decisions]
     assert "route everything matched: no conditions" in reasons
-    assert "model ct-lung-seg already chosen by route ct" in reasons
+    assert (
+        "model ct-lung-seg already chosen by route ct; its results also go to route "
+        "everything's send_to (none configured)"
+    ) in reasons
+    assert plan.also_routes == {"ct-lung-seg": ["everything"]}
+
+
+def test_a_model_chosen_again_runs_once_and_its_results_go_to_every_route(registry):
+    rules = [
+        route("all-ct", {"Modality": "CT"}, models=["ct-lung-seg"], send_to=["archive"],
+              **{"continue": True}),
+        route("mr", {"Modality": "MR"}, models=["mr-brain-extract"], send_to=["mr-pacs"],
+              **{"continue": True}),
+        route("chest-ct", {"Modality": "CT", "BodyPartExamined": "CHEST"},
+              models=["ct-lung-seg", "ct-lung-seg"], send_to=["chest-pacs"], priority="urgent",
+              **{"continue": True}),
+        route("every-model", {}, send_to=["archive", "research"]),
+        route("never-evaluated", {}, models=["ct-lung-seg"], send_to=["other"]),
+    ]
+    plan = evaluate(facts(BodyPartExamined="CHEST"), rules, registry)
+    assert accepted(plan) == [("ct-lung-seg", "all-ct", "normal")]  # first route's priority
+    assert plan.also_routes == {"ct-lung-seg": ["chest-ct", "every-model"]}
+    again = [(d.route, d.outcome, d.reason) for d in plan.decisions
+             if d.model == "ct-lung-seg" and d.outcome != Outcome.ACCEPTED]
+    assert again == [
+        ("chest-ct", Outcome.SKIPPED, "model ct-lung-seg already chosen by route all-ct; its "
+         "results also go to route chest-ct's send_to"),
+        ("chest-ct", Outcome.SKIPPED, "model ct-lung-seg already chosen by route all-ct"),
+        ("every-model", Outcome.SKIPPED, "model ct-lung-seg already chosen by route all-ct; "
+         "its results also go to route every-model's send_to"),
+    ]
+
+
+def test_a_model_chosen_by_one_route_has_no_extra_routes(registry):
+    rules = [
+        route("all-ct", {"Modality": "CT"}, models=["ct-lung-seg"], send_to=["archive"],
+              **{"continue": True}),
+        route("chest-ct", {"BodyPartExamined": "CHEST"}, models=["ct-lung-seg"]),
+    ]
+    plan = evaluate(facts(BodyPartExamined="HEAD"), rules, registry)
+    assert accepted(plan) == [("ct-lung-seg", "all-ct", "normal")]
+    assert plan.also_routes == {}
+    assert not any("already chosen" in d.reason for d in plan.decisions)
 
 
 def test_routes_configured_but_none_matching_route_nowhere(registry):

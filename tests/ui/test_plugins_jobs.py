@@ -125,7 +125,13 @@ def test_jobs_list_filters_and_detail(
     for stage in ("load", "inference", "write", "total"):
         assert f"<td>{stage}</td>" in done, stage
     assert "Right lung" in done and ">Retry<" not in done and ">Cancel<" not in done
+    assert "Results also to" not in done
     assert client.get("/jobs/999999/").status_code == 404
+    routed = add_job(study, "queued", route="all-ct", also_routes=["chest-ct", "research"])
+    detail = client.get(f"/jobs/{routed.pk}/").content.decode()
+    assert "(route all-ct)" in detail
+    assert "<code>send_to</code> of routes chest-ct, research" in detail
+    assert "route (all-ct + chest-ct, research)" in client.get("/jobs/").content.decode()
 
 
 def test_retry_and_cancel(client_for: Callable[[str | None], Any], study: Study) -> None:

@@ -199,6 +199,11 @@ class JobOut(BaseModel):
     StudyInstanceUID: str = Field(examples=[STUDY_UID])
     trigger: str = Field(examples=["rest"])
     route: str = ""
+    also_routes: list[str] = Field(
+        default_factory=list,
+        description="later routes (continue) that chose the same model: the job runs once, "
+        "under route, and its results also go to these routes' send_to",
+    )
     priority: str = Field(examples=["normal"])
     queue: str = Field(examples=["default"])
     attempts: int = Field(examples=[1])

@@ -51,6 +51,7 @@ def job_view(job: Any, with_result: bool = True) -> JobOut:
         StudyInstanceUID=job.study_instance_uid,
         trigger=job.trigger,
         route=job.route,
+        also_routes=list(job.also_routes or []),
         priority=Job.Priority(job.priority).label,
         queue=job.queue,
         attempts=job.attempts,

@@ -41,6 +41,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from hub.dimse import receive, store_loop
 from hub.dimse.access import LOCAL_LIMIT_EXCEEDED, Refusal, access_refusal
+from hub.dimse.store_loop import StoreLoop
 from hub.dimse.syntaxes import STORAGE_SYNTAXES
 from hub.errors import HubError
 from hub.settings import get_settings
@@ -114,7 +115,7 @@ class SCP:
         self._server: ThreadedAssociationServer | None = None
         self._tracked: dict[Association, _Tracked] = {}
         self.use_store_loop = store_loop
-        self._loops: set[store_loop.StoreLoop] = set()
+        self._loops: set[StoreLoop] = set()
         self._loop_supported: dict[str, tuple[str, ...]] = {}
         self._loop_others: frozenset[str] = frozenset()
         self._lock = threading.Lock()
@@ -292,11 +293,11 @@ class SCP:
             with self._lock:
                 self._loops.discard(loop)
 
-    def _loops_snapshot(self) -> list[store_loop.StoreLoop]:
+    def _loops_snapshot(self) -> list[StoreLoop]:
         with self._lock:
             return list(self._loops)
 
-    def _loop_ended(self, loop: store_loop.StoreLoop) -> None:
+    def _loop_ended(self, loop: StoreLoop) -> None:
         if not loop.accepted:
             return
         counts = loop.counts

@@ -39,7 +39,7 @@ from pynetdicom.association import Association
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
-from hub.dimse import receive, store_loop
+from hub.dimse import pynetdicom_race, receive, store_loop
 from hub.dimse.access import LOCAL_LIMIT_EXCEEDED, Refusal, access_refusal
 from hub.dimse.store_loop import StoreLoop
 from hub.dimse.syntaxes import STORAGE_SYNTAXES
@@ -47,6 +47,7 @@ from hub.errors import HubError
 from hub.settings import get_settings
 
 log = logging.getLogger(__name__)
+pynetdicom_race.install()  # C-GET/C-MOVE sub-operations send C-STOREs through pynetdicom
 
 #: Transfer syntaxes accepted for every storage SOP class, in our order of preference.
 TRANSFER_SYNTAXES = list(STORAGE_SYNTAXES)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import functools
 import hashlib
 import logging
 import os
@@ -34,7 +35,14 @@ CHUNK = MIB
 
 def data_dir() -> Path:
     """The hub's data directory (absolute)."""
-    return get_settings().data_dir.resolve()
+    return _resolved(get_settings().data_dir)
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(path: Path) -> Path:
+    """``path.resolve()``, once per path: every C-STORE asks for the data directory several
+    times, and resolving walks each component with a system call."""
+    return path.resolve()
 
 
 def instances_root() -> Path:

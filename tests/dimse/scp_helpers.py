@@ -194,3 +194,12 @@ def encoded_associate_rq(
         user.append(name)
     primitive.user_information = [*user, *(extra or [])]
     return A_ASSOCIATE_RQ(primitive).encode()
+
+
+def encoded_command(message: Any, primitive: object) -> bytes:
+    """The command set of DIMSE ``message`` (a pynetdicom message class instance) filled from
+    ``primitive``, encoded as pynetdicom sends it (implicit VR little endian)."""
+    from pynetdicom.dsutils import encode
+
+    message.primitive_to_message(primitive)
+    return encode(message.command_set, True, True)  # type: ignore[no-any-return]

@@ -33,7 +33,7 @@ from pynetdicom.pdu_primitives import (
     UserIdentityNegotiation,
 )
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification
-from scp_helpers import encoded_associate_rq
+from scp_helpers import encoded_associate_rq, encoded_command
 
 from hub.dimse import pdu
 from hub.dimse.pdu import PduError
@@ -65,9 +65,7 @@ def store_rq_command(message_id: int = 7, sop_instance_uid: str = "1.2.3.4.5") -
     return encode(message.command_set, True, True)  # type: ignore[return-value]
 
 
-def command_of(message: dimse_messages.DIMSEMessage, primitive: object) -> bytes:
-    message.primitive_to_message(primitive)  # type: ignore[arg-type]
-    return encode(message.command_set, True, True)  # type: ignore[return-value]
+command_of = encoded_command
 
 
 def decoded_command(data: bytes) -> Dataset:

@@ -40,6 +40,7 @@ from scp_helpers import (
     HUB_AE,
     associate,
     encoded_associate_rq,
+    encoded_command,
     indexed_sop_uids,
     nothing_written,
     running_scp,
@@ -119,18 +120,14 @@ def store_command(ds: Dataset, message_id: int = 1) -> bytes:
     primitive.AffectedSOPInstanceUID = ds.SOPInstanceUID
     primitive.Priority = 0
     primitive.DataSet = BytesIO(b"\x00")  # any: makes CommandDataSetType say one follows
-    message = dimse_messages.C_STORE_RQ()
-    message.primitive_to_message(primitive)
-    return encode(message.command_set, True, True)  # type: ignore[return-value]
+    return encoded_command(dimse_messages.C_STORE_RQ(), primitive)
 
 
 def echo_command(message_id: int = 1) -> bytes:
     primitive = dimse_primitives.C_ECHO()
     primitive.MessageID = message_id
     primitive.AffectedSOPClassUID = Verification
-    message = dimse_messages.C_ECHO_RQ()
-    message.primitive_to_message(primitive)
-    return encode(message.command_set, True, True)  # type: ignore[return-value]
+    return encoded_command(dimse_messages.C_ECHO_RQ(), primitive)
 
 
 def find_command(message_id: int = 1) -> bytes:
@@ -139,9 +136,7 @@ def find_command(message_id: int = 1) -> bytes:
     primitive.AffectedSOPClassUID = StudyRootQueryRetrieveInformationModelFind
     primitive.Priority = 0
     primitive.Identifier = BytesIO(b"\x00")
-    message = dimse_messages.C_FIND_RQ()
-    message.primitive_to_message(primitive)
-    return encode(message.command_set, True, True)  # type: ignore[return-value]
+    return encoded_command(dimse_messages.C_FIND_RQ(), primitive)
 
 
 class RawPeer:
